@@ -1,0 +1,291 @@
+# pragma version 0.4.3
+# pragma nonreentrancy on
+# pragma evm-version prague
+"""
+@title pactbond escrow appeals facet
+@license Apache-2.0
+@notice cancel, expire, challenge, appeal (round-1 votes), resolve and batch vote posting
+        for PactEscrow. Runs
+        only by delegatecall from PactEscrow's fallback, on PactEscrow's storage (the shared
+        escrow_core module); called directly, every function refuses.
+"""
+
+from .modules import types
+from .modules import escrow_core as core
+
+initializes: core
+
+SELF: immutable(address)
+
+
+@deploy
+def __init__():
+    SELF = self
+    core.__init__(empty(address), 0)
+
+
+@view
+@internal
+def _only_delegated():
+    assert self != SELF, "escrow: call the escrow, not the facet"
+
+
+@external
+def cancel(job_id: uint256, terms: types.PactTerms):
+    """
+    @notice Cancel an core.OPEN job: the buyer any time before acceptance, anyone after the accept
+            deadline. Value and fee go back to the buyer; nothing is recorded.
+    """
+    self._only_delegated()
+    j: core.Job = core._load(job_id)
+    assert j.state == core.OPEN, "escrow: not open"
+    assert msg.sender == j.buyer or block.timestamp > j.deadline, "escrow: accept window open"
+    core._check_terms(j.pact_id, terms)
+    j.state = core.CANCELLED
+    core._save(job_id, j)
+    core._end_reservations(job_id, j, terms.asset, staticcall core.IRegistry(core.REGISTRY).roster(j.cv), 0)
+    core._credit(j.buyer, terms.asset, j.value + j.fee, job_id)
+    log core.JobCancelled(job_id=job_id, by=msg.sender)
+
+
+@external
+def expire(job_id: uint256, terms: types.PactTerms):
+    """
+    @notice Anyone expires a job past its deadline: core.ACCEPTED after the work deadline (no
+            delivery: refund, slash as a fail, cap reset), or core.SUBMITTED without a verdict after
+            the evaluation deadline (evaluator silence: the pact's declared default, silent
+            members' reservations burned).
+    """
+    self._only_delegated()
+    j: core.Job = core._load(job_id)
+    core._check_terms(j.pact_id, terms)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv)
+    to_agent: uint256 = 0
+    slashed: uint256 = 0
+    if j.state == core.ACCEPTED:
+        assert block.timestamp > j.deadline, "escrow: work window open"
+        j.state = core.EXPIRED_NO_DELIVERY
+        core._save(job_id, j)
+        core._end_reservations(job_id, j, terms.asset, r, 0)
+        core._credit(j.buyer, terms.asset, j.value + j.fee, job_id)
+        slashed = core._close_bond(job_id, j, terms, True)
+        core._record(j, terms.asset, core.C_NO_DELIVERY, 0, slashed)
+        core._set_bonus(j, 0)
+        log core.JobExpired(job_id=job_id, no_delivery=True, to_agent=0, slashed=slashed)
+        log core.Feedback(agent=j.agent, job_id=job_id, pact_id=j.pact_id, buyer=j.buyer, score_bps=0, evidence_hash=empty(bytes32))
+        return
+    assert j.state == core.SUBMITTED, "escrow: not expirable"
+    assert block.timestamp > j.deadline, "escrow: evaluation window open"
+    j.state = core.EXPIRED_NO_VERDICT
+    core._save(job_id, j)
+    core._end_reservations(job_id, j, terms.asset, r, j.reserved & ~core._voters(core.jobs[job_id].r0))
+    if terms.silence_release:
+        to_agent = j.value
+        core.agent_stake_word[j.agent][terms.asset] += to_agent
+        core._credit(j.buyer, terms.asset, j.fee, job_id)
+    else:
+        core._credit(j.buyer, terms.asset, j.value + j.fee, job_id)
+    core._close_bond(job_id, j, terms, False)
+    core._record(j, terms.asset, core.C_NO_VERDICT, to_agent, 0)
+    log core.JobExpired(job_id=job_id, no_delivery=False, to_agent=to_agent, slashed=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# votes
+
+
+@payable
+@external
+def challenge(job_id: uint256, terms: types.PactTerms, expected_score: uint256):
+    """
+    @notice The buyer or the agent challenges the round-0 verdict after round-0 close and until
+            the challenge deadline, paying the pact's challenge bond. Reverts "escrow: score
+            changed" unless the round-0 median equals `expected_score`.
+    """
+    self._only_delegated()
+    j: core.Job = core._load(job_id)
+    assert j.state == core.VERDICT, "escrow: no verdict to challenge"
+    core._check_terms(j.pact_id, terms)
+    assert terms.challenge_window > 0, "escrow: pact has no challenges"
+    assert block.timestamp > j.deadline or j.close_at < j.deadline, "escrow: round 0 open"
+    assert block.timestamp <= j.close_at + terms.challenge_window, "escrow: challenge window closed"
+    assert msg.sender == j.buyer or msg.sender == j.agent, "escrow: not a party"
+    s0: uint256 = core._median(core.jobs[job_id].r0)
+    assert s0 == expected_score, "escrow: score changed"
+    j.state = core.CHALLENGED
+    j.by_agent = msg.sender == j.agent
+    j.deadline = block.timestamp + terms.appeal_window
+    core._save(job_id, j)
+    core._pull(terms.asset, msg.sender, terms.challenge_bond)
+    log core.JobChallenged(job_id=job_id, challenger=msg.sender, score_bps=s0, appeal_deadline=j.deadline)
+
+
+@external
+def appeal(job_id: uint256, terms: types.PactTerms, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
+    """
+    @notice Post round-1 votes of the appeal committee version bound to the job, until the
+            appeal deadline. A member counts if it accepted that version, its key is not
+            revoked, and it holds the version's evaluator bond outside any pending withdrawal.
+    """
+    self._only_delegated()
+    assert len(votes) > 0, "vote: no votes"
+    j: core.Job = core._load(job_id)
+    core._check_terms(j.pact_id, terms)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av)
+    deliverable: bytes32 = core.jobs[job_id].deliverable
+    lanes: uint256 = core.jobs[job_id].r1
+    for sv: types.SignedVote in votes:
+        digest: bytes32 = core._digest(core._vote_hash(job_id, deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 1, sv.deadline))
+        lanes = core._count1(job_id, j, r, terms.asset, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline, digest, sv.signature)
+    core.jobs[job_id].r1 = lanes
+
+
+@external
+def resolve(job_id: uint256, terms: types.PactTerms):
+    """
+    @notice Resolve a challenged job after the appeal deadline, or as soon as every accepted,
+            unrevoked member of the appeal version has voted and the appeal threshold is met.
+            Pays the appeal fee, the challenge bond and any penalties, then settles with the
+            appeal median if it overturns the verdict, else with the round-0 median.
+    """
+    self._only_delegated()
+    j: core.Job = core._load(job_id)
+    assert j.state == core.CHALLENGED, "escrow: not challenged"
+    core._check_terms(j.pact_id, terms)
+    ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av)
+    r1: uint256 = core.jobs[job_id].r1
+    n1: uint256 = core._popcount(core._voters(r1))
+    if block.timestamp <= j.deadline:
+        assert n1 >= ar.threshold and n1 >= core._popcount(ar.active), "escrow: appeal open"
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv)
+    r0: uint256 = core.jobs[job_id].r0
+    s0: uint256 = core._median(r0)
+    challenger: address = j.buyer
+    other: address = j.agent
+    if j.by_agent:
+        challenger = j.agent
+        other = j.buyer
+    asset: address = terms.asset
+    if n1 < ar.threshold:
+        # no round-1 quorum: s0 stands and the whole bond goes back
+        core._credit(challenger, asset, terms.challenge_bond, job_id)
+        core._bump_challenge(j, False, False)
+        log core.AppealResolved(job_id=job_id, quorum=False, overturned=False, challenger_won=False, score_bps=s0)
+        core._settle_score(job_id, j, terms, r, s0, r0, j.reserved)
+        return
+    s1: uint256 = core._median(r1)
+    pay0: uint256 = core._pay(terms, s0)
+    pay1: uint256 = core._pay(terms, s1)
+    overturned: bool = max(pay0, pay1) - min(pay0, pay1) >= terms.min_appeal_delta_bps
+    favoured: address = j.agent
+    if pay1 < pay0:
+        favoured = j.buyer
+    won: bool = overturned and favoured == challenger
+    # the appeal fee to the counted round-1 voters (floor), remainder to the challenger
+    fee_each: uint256 = terms.appeal_fee // n1
+    to_challenger: uint256 = terms.appeal_fee - fee_each * n1
+    for i: uint256 in range(core.MAX_MEMBERS):
+        if (r1 >> (16 * i)) % core.LANE != 0:
+            core._credit(ar.members[i], asset, fee_each, job_id)
+    rest: uint256 = terms.challenge_bond - terms.appeal_fee
+    if won:
+        to_challenger += rest
+    else:
+        core._credit(other, asset, rest // 2, job_id)
+        core._burn(asset, rest - rest // 2, job_id)
+    core._credit(challenger, asset, to_challenger, job_id)
+    # an overturn takes the reservation of every round-0 voter whose pay lies at least
+    # min_appeal_delta beyond pay(s1) on pay(s0)'s side, for the favoured party
+    release: uint256 = j.reserved
+    if overturned:
+        for i: uint256 in range(core.MAX_MEMBERS):
+            lane: uint256 = (r0 >> (16 * i)) % core.LANE
+            if lane == 0:
+                continue
+            pv: uint256 = core._pay(terms, lane - 1)
+            hit: bool = pv + terms.min_appeal_delta_bps <= pay1
+            if pay1 < pay0:
+                hit = pv >= pay1 + terms.min_appeal_delta_bps
+            if hit:
+                m: address = r.members[i]
+                core._take_penalty(m, asset, r.penalty)
+                core._credit(favoured, asset, r.penalty, job_id)
+                release &= ~(1 << i)
+                log core.EvaluatorPenalized(job_id=job_id, member=m, amount=r.penalty, to=favoured)
+    score: uint256 = s0
+    if overturned:
+        score = s1
+    core._bump_challenge(j, overturned, j.by_agent and not won)
+    log core.AppealResolved(job_id=job_id, quorum=True, overturned=overturned, challenger_won=won, score_bps=score)
+    core._settle_score(job_id, j, terms, r, score, r0, release)
+
+
+# ---------------------------------------------------------------------------------------------
+# settlement internals
+
+
+@external
+def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, items: DynArray[types.BatchItem, core.MAX_BATCH], signatures: DynArray[types.BatchSignature, core.MAX_MEMBERS]):
+    """
+    @notice Post votes for many jobs of one pact, with one signature per member over a
+            VoteBatch: the Merkle root (sorted pairs) of its Vote struct hashes. Each item is
+            proved against its member's root and counted under the rules of single votes; items
+            of one job must be adjacent.
+    """
+    self._only_delegated()
+    assert round <= 1, "vote: bad round"
+    assert len(items) > 0, "vote: no votes"
+    core._check_terms(pact_id, terms)
+    roots: DynArray[bytes32, core.MAX_MEMBERS] = []
+    for bs: types.BatchSignature in signatures:
+        d: bytes32 = core._digest(keccak256(abi_encode(core.VOTE_BATCH_TYPEHASH, bs.votes_root, round, bs.deadline)))
+        assert core._valid_signature(bs.member, d, bs.signature), "vote: bad signature"
+        roots.append(bs.votes_root)
+    jid: uint256 = 0
+    j: core.Job = empty(core.Job)
+    r: types.Roster = empty(types.Roster)
+    vid: uint256 = 0
+    lanes: uint256 = 0
+    deliverable: bytes32 = empty(bytes32)
+    for it: types.BatchItem in items:
+        if it.job_id != jid:
+            if jid != 0:
+                self._flush(jid, j, terms, r, lanes, round)
+            jid = it.job_id
+            j = core._load(jid)
+            assert j.pact_id == pact_id, "vote: job of another pact"
+            lanes = core.jobs[jid].r0
+            nvid: uint256 = j.cv
+            if round == 1:
+                lanes = core.jobs[jid].r1
+                nvid = j.av
+            if nvid != vid:
+                vid = nvid
+                r = staticcall core.IRegistry(core.REGISTRY).roster(vid)
+            deliverable = core.jobs[jid].deliverable
+            if round == 0 and lanes == 0:
+                core.jobs[jid].evidence = it.evidence_hash
+        k: uint256 = core.MAX_MEMBERS
+        for idx: uint256 in range(core.MAX_MEMBERS):
+            if idx >= len(signatures):
+                break
+            if signatures[idx].member == it.member:
+                k = idx
+                break
+        assert k < core.MAX_MEMBERS, "vote: member did not sign batch"
+        deadline: uint256 = signatures[k].deadline
+        leaf: bytes32 = core._vote_hash(jid, deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline)
+        assert core._merkle_root(leaf, it.proof) == roots[k], "vote: bad proof"
+        if round == 0:
+            lanes = core._count0(jid, j, r, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
+        else:
+            lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
+    self._flush(jid, j, terms, r, lanes, round)
+
+
+@internal
+def _flush(job_id: uint256, j: core.Job, p: types.PactTerms, r: types.Roster, lanes: uint256, round: uint256):
+    if round == 0:
+        core._after_round0(job_id, j, p, r, lanes)
+    else:
+        core.jobs[job_id].r1 = lanes

@@ -1,0 +1,657 @@
+# pragma version 0.4.3
+# pragma evm-version prague
+"""
+@title pactbond escrow core
+@license Apache-2.0
+@notice Storage, events and internal logic shared by PactEscrow and its delegatecall facet
+        PactEscrowAppeals. Both contracts initialize this module and declare no storage of
+        their own, so their storage layouts are identical (a test holds them equal).
+"""
+
+from ethereum.ercs import IERC20
+from . import types
+
+interface IRegistry:
+    def open_roster(pact_id: uint256, committee_id: uint256, appeal_committee_id: uint256, expected_version: uint256, expected_appeal_version: uint256, buyer: address, agent: address) -> types.Roster: nonpayable
+    def roster(version_id: uint256) -> types.Roster: view
+    def check_pact(t: types.PactTerms) -> bool: view
+    def paused() -> bool: view
+    def asset_allowed(asset: address) -> bool: view
+    def WINDOW_MAX() -> uint256: view
+
+# ---------------------------------------------------------------------------------------------
+# constants
+
+MAX_MEMBERS: constant(uint256) = types.MAX_MEMBERS
+MAX_SIG_LEN: constant(uint256) = types.MAX_SIG_LEN
+MAX_PROOF: constant(uint256) = types.MAX_PROOF
+MAX_BATCH: constant(uint256) = 256
+BPS: constant(uint256) = 10_000
+U128: constant(uint256) = 2**128
+U40: constant(uint256) = 2**40
+ERC1271_GAS: constant(uint256) = 250_000
+ERC1271_MAGIC: constant(bytes4) = 0x1626ba7e
+SECP256K1_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
+LANE: constant(uint256) = 65536  # vote lanes: 16 bits per member index, score + 1, 0 = no vote
+
+EIP712_DOMAIN_TYPEHASH: constant(bytes32) = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+VOTE_TYPEHASH: constant(bytes32) = keccak256("Vote(uint256 jobId,bytes32 deliverableHash,bytes32 specHash,uint16 scoreBps,bytes32 evidenceHash,uint8 round,uint64 deadline)")
+VOTE_BATCH_TYPEHASH: constant(bytes32) = keccak256("VoteBatch(bytes32 votesRoot,uint8 round,uint64 deadline)")
+NAME_HASH: constant(bytes32) = keccak256("pactbond")
+VERSION_HASH: constant(bytes32) = keccak256("1")
+
+# job states (one-way)
+OPEN: constant(uint256) = 1
+ACCEPTED: constant(uint256) = 2
+SUBMITTED: constant(uint256) = 3
+VERDICT: constant(uint256) = 4
+CHALLENGED: constant(uint256) = 5
+SETTLED: constant(uint256) = 6
+CANCELLED: constant(uint256) = 7
+EXPIRED_NO_DELIVERY: constant(uint256) = 8
+EXPIRED_NO_VERDICT: constant(uint256) = 9
+
+# reputation counters: 32-bit lanes of one word per agent and per pact
+C_SETTLED: constant(uint256) = 0
+C_PASSED: constant(uint256) = 1
+C_PARTIAL: constant(uint256) = 2
+C_FAILED: constant(uint256) = 3
+C_NO_DELIVERY: constant(uint256) = 4
+C_NO_VERDICT: constant(uint256) = 5
+C_CHALLENGES: constant(uint256) = 6
+C_SEVENTH: constant(uint256) = 7  # agent: challenges it lost; pact: overturned verdicts
+
+# ---------------------------------------------------------------------------------------------
+# types
+
+struct JobSlots:
+    head: uint256  # buyer 160 | state 8 | challenger is agent 8 | pact id 32 | version 24 | appeal version 24
+    tail: uint256  # agent 160 | reserved member bitmap 16 | deadline 40 | round-0 close 40
+    money: uint256  # value 128 | evaluator fee 128
+    deliverable: bytes32
+    evidence: bytes32
+    r0: uint256  # round-0 vote lanes
+    r1: uint256  # round-1 vote lanes
+
+struct Job:
+    buyer: address
+    state: uint256
+    by_agent: bool  # the challenger is the agent (else the buyer)
+    pact_id: uint256
+    cv: uint256
+    av: uint256
+    agent: address
+    reserved: uint256
+    deadline: uint256  # OPEN: accept A; ACCEPTED: work W; SUBMITTED, VERDICT: evaluation E; CHALLENGED: appeal P
+    close_at: uint256  # round-0 close: E, or the time every reserved unrevoked member had voted
+    value: uint256
+    fee: uint256
+
+# ---------------------------------------------------------------------------------------------
+# events
+
+event PactCreated:
+    pact_id: indexed(uint256)
+    owner: indexed(address)
+    terms_hash: bytes32
+    terms: types.PactTerms
+
+event Staked:
+    account: indexed(address)
+    asset: indexed(address)
+    amount: uint256
+    evaluator: bool
+
+event UnstakeRequested:
+    account: indexed(address)
+    asset: indexed(address)
+    amount: uint256
+    unlock_at: uint256
+
+event StakeWithdrawn:
+    account: indexed(address)
+    asset: indexed(address)
+    amount: uint256
+    evaluator: bool
+
+event JobOpened:
+    job_id: indexed(uint256)
+    pact_id: indexed(uint256)
+    buyer: indexed(address)
+    agent: address
+    value: uint256
+    fee: uint256
+    committee_version: uint256
+    appeal_version: uint256
+    reserved: uint256
+    accept_deadline: uint256
+
+event JobCancelled:
+    job_id: indexed(uint256)
+    by: indexed(address)
+
+event JobAccepted:
+    job_id: indexed(uint256)
+    agent: indexed(address)
+    bond: uint256
+    work_deadline: uint256
+
+event JobSubmitted:
+    job_id: indexed(uint256)
+    deliverable_hash: bytes32
+    uri: String[256]
+    eval_deadline: uint256
+
+event VoteCounted:
+    job_id: indexed(uint256)
+    member: indexed(address)
+    round: uint256
+    score_bps: uint256
+    evidence_hash: bytes32
+
+event VerdictReached:
+    job_id: indexed(uint256)
+    votes: uint256
+
+event RoundClosed:
+    job_id: indexed(uint256)
+    score_bps: uint256
+    challenge_deadline: uint256
+
+event JobChallenged:
+    job_id: indexed(uint256)
+    challenger: indexed(address)
+    score_bps: uint256
+    appeal_deadline: uint256
+
+event AppealResolved:
+    job_id: indexed(uint256)
+    quorum: bool
+    overturned: bool
+    challenger_won: bool
+    score_bps: uint256
+
+event EvaluatorPenalized:
+    job_id: indexed(uint256)
+    member: indexed(address)
+    amount: uint256
+    to: address  # empty address: burned
+
+event JobSettled:
+    job_id: indexed(uint256)
+    score_bps: uint256
+    to_agent: uint256
+    to_buyer: uint256
+    slashed: uint256
+
+event JobExpired:
+    job_id: indexed(uint256)
+    no_delivery: bool
+    to_agent: uint256
+    slashed: uint256
+
+event Feedback:
+    agent: indexed(address)
+    job_id: indexed(uint256)
+    pact_id: uint256
+    buyer: address
+    score_bps: uint256
+    evidence_hash: bytes32
+
+event Credited:
+    account: indexed(address)
+    asset: indexed(address)
+    job_id: indexed(uint256)
+    amount: uint256
+
+event Withdrawn:
+    account: indexed(address)
+    asset: indexed(address)
+    to: address
+    amount: uint256
+
+event Burned:
+    asset: indexed(address)
+    job_id: indexed(uint256)
+    amount: uint256
+
+# ---------------------------------------------------------------------------------------------
+# storage
+
+REGISTRY: public(immutable(address))
+EVALUATOR_COOLDOWN: public(immutable(uint256))
+
+pact_count: public(uint256)
+job_count: public(uint256)
+pact_hash: public(HashMap[uint256, bytes32])
+pact_owner: public(HashMap[uint256, address])
+jobs: HashMap[uint256, JobSlots]
+
+agent_stake_word: HashMap[address, HashMap[address, uint256]]  # free 128 | locked 128
+evaluator_stake_word: HashMap[address, HashMap[address, uint256]]  # amount 128 | reserved 128
+evaluator_pending_word: HashMap[address, HashMap[address, uint256]]  # pending 128 | unlock time 128
+exposure_word: HashMap[address, HashMap[uint256, uint256]]  # open value 128 | cap bonus 128
+credits: public(HashMap[address, HashMap[address, uint256]])
+burned: public(HashMap[address, uint256])
+
+agent_counts: public(HashMap[address, uint256])  # 8 x 32-bit lanes (C_*)
+agent_money: public(HashMap[address, HashMap[address, uint256]])  # released 128 | slashed 128
+pact_counts: public(HashMap[uint256, uint256])
+pact_money: public(HashMap[uint256, uint256])
+
+
+@deploy
+def __init__(registry: address, evaluator_cooldown: uint256):
+    REGISTRY = registry
+    EVALUATOR_COOLDOWN = evaluator_cooldown
+
+
+@view
+@internal
+def _check_terms(pact_id: uint256, terms: types.PactTerms):
+    assert self.pact_hash[pact_id] == keccak256(abi_encode(terms)), "escrow: wrong pact terms"
+
+
+# ---------------------------------------------------------------------------------------------
+# stakes
+
+
+@internal
+def _count0(job_id: uint256, j: Job, r: types.Roster, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256, digest: bytes32, sig: Bytes[MAX_SIG_LEN]) -> uint256:
+    """
+    @dev Checks one round-0 vote and returns the lanes with it counted. An empty digest means
+         the signature was checked by the caller (batch).
+    """
+    assert j.state == SUBMITTED or j.state == VERDICT, "vote: job not in evaluation"
+    assert block.timestamp <= min(deadline, j.deadline), "vote: deadline passed"
+    assert j.close_at == j.deadline, "vote: round closed"
+    assert score <= BPS, "vote: score above 10000"
+    i: uint256 = self._index(r, member)
+    assert i < MAX_MEMBERS and (j.reserved >> i) & 1 == 1, "vote: member not reserved"
+    assert (r.active >> i) & 1 == 1, "vote: key revoked"
+    assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"
+    if digest != empty(bytes32):
+        assert self._valid_signature(member, digest, sig), "vote: bad signature"
+    log VoteCounted(job_id=job_id, member=member, round=0, score_bps=score, evidence_hash=evidence)
+    return lanes | ((score + 1) << (16 * i))
+
+
+@internal
+def _count1(job_id: uint256, j: Job, r: types.Roster, asset: address, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256, digest: bytes32, sig: Bytes[MAX_SIG_LEN]) -> uint256:
+    assert j.state == CHALLENGED, "vote: job not in appeal"
+    assert block.timestamp <= min(deadline, j.deadline), "vote: deadline passed"
+    assert score <= BPS, "vote: score above 10000"
+    i: uint256 = self._index(r, member)
+    assert i < MAX_MEMBERS and (r.accepted >> i) & 1 == 1, "vote: not an appeal member"
+    assert (r.active >> i) & 1 == 1, "vote: key revoked"
+    assert self.evaluator_stake_word[member][asset] % U128 - self.evaluator_pending_word[member][asset] % U128 >= r.bond, "vote: member stake below bond"
+    assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"
+    if digest != empty(bytes32):
+        assert self._valid_signature(member, digest, sig), "vote: bad signature"
+    log VoteCounted(job_id=job_id, member=member, round=1, score_bps=score, evidence_hash=evidence)
+    return lanes | ((score + 1) << (16 * i))
+
+
+@internal
+def _after_round0(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, lanes: uint256):
+    """
+    @dev Stores the lanes; records the verdict when the threshold is reached; closes round 0
+         early when every reserved member without a vote is revoked; settles at once when that
+         close has a verdict and the challenge window is zero.
+    """
+    self.jobs[job_id].r0 = lanes
+    voters: uint256 = self._voters(lanes)
+    n: uint256 = self._popcount(voters)
+    if j.state == SUBMITTED and n >= r.threshold:
+        j.state = VERDICT
+        log VerdictReached(job_id=job_id, votes=n)
+    closed: bool = j.reserved & ~voters & r.active == 0
+    if closed:
+        j.close_at = block.timestamp
+    self._save(job_id, j)
+    if closed and j.state == VERDICT:
+        s0: uint256 = self._median(lanes)
+        log RoundClosed(job_id=job_id, score_bps=s0, challenge_deadline=j.close_at + p.challenge_window)
+        if p.challenge_window == 0:
+            self._settle_score(job_id, j, p, r, s0, lanes, j.reserved)
+
+
+@internal
+def _settle_score(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, score: uint256, r0: uint256, release: uint256):
+    """
+    @dev The terminal transition of a job with a verdict: escrow split by pay(score) (all to
+         the agent on a shadow pact), the fee to the counted round-0 voters, the slash on a
+         fail, the reservations in `release` ended, counters, exposure, Feedback.
+    """
+    jj: Job = j
+    jj.state = SETTLED
+    self._save(job_id, jj)
+    to_agent: uint256 = j.value * self._pay(p, score) // BPS
+    if p.shadow:
+        to_agent = j.value
+    to_buyer: uint256 = j.value - to_agent
+    voters: uint256 = self._voters(r0)
+    n0: uint256 = self._popcount(voters)
+    fee_each: uint256 = j.fee // n0
+    to_buyer += j.fee - fee_each * n0
+    for i: uint256 in range(MAX_MEMBERS):
+        if (voters >> i) & 1 == 1:
+            self._credit(r.members[i], p.asset, fee_each, job_id)
+    jr: Job = j
+    jr.reserved = release
+    self._end_reservations(job_id, jr, p.asset, r, 0)
+    band: uint256 = C_PARTIAL
+    if score >= p.pass_at_bps:
+        band = C_PASSED
+    elif score < p.fail_below_bps:
+        band = C_FAILED
+    slashed: uint256 = self._close_bond(job_id, j, p, band == C_FAILED)
+    if to_agent > 0:
+        self.agent_stake_word[j.agent][p.asset] += to_agent
+    self._credit(j.buyer, p.asset, to_buyer, job_id)
+    self._record(j, p.asset, band, to_agent, slashed)
+    if band == C_PASSED and j.value >= p.min_expansion_value:
+        bonus: uint256 = self.exposure_word[j.agent][j.pact_id] >> 128
+        self._set_bonus(j, min(bonus + min(p.cap_step, j.value), p.cap_max - p.cap_initial))
+    elif band == C_FAILED:
+        self._set_bonus(j, 0)
+    log JobSettled(job_id=job_id, score_bps=score, to_agent=to_agent, to_buyer=to_buyer, slashed=slashed)
+    log Feedback(agent=j.agent, job_id=job_id, pact_id=j.pact_id, buyer=j.buyer, score_bps=score, evidence_hash=self.jobs[job_id].evidence)
+
+
+@internal
+def _close_bond(job_id: uint256, j: Job, p: types.PactTerms, slash: bool) -> uint256:
+    """
+    @dev Ends an accepted job's exposure and bond: the bond returns to free stake less the
+         slash when `slash`; the slash is split buyer / insurance / burn (floor each, the
+         remainder to the buyer).
+    """
+    self.exposure_word[j.agent][j.pact_id] -= j.value
+    bond: uint256 = self._bond(p, j.value)
+    slashed: uint256 = 0
+    if slash:
+        slashed = self._ceil_bps(bond, p.slash_bps)
+    # locked -= bond; free += bond - slashed
+    self.agent_stake_word[j.agent][p.asset] = self.agent_stake_word[j.agent][p.asset] + bond - slashed - (bond << 128)
+    if slashed > 0:
+        to_ins: uint256 = slashed * p.slash_insurance_bps // BPS
+        to_burn: uint256 = slashed * p.slash_burn_bps // BPS
+        self._credit(j.buyer, p.asset, slashed - to_ins - to_burn, job_id)
+        self._credit(p.insurance, p.asset, to_ins, job_id)
+        self._burn(p.asset, to_burn, job_id)
+    return slashed
+
+
+@internal
+def _end_reservations(job_id: uint256, j: Job, asset: address, r: types.Roster, burn: uint256):
+    """
+    @dev Ends the reservations in j.reserved: members in `burn` lose their penalty to
+         `burned` (evaluator silence), the others get it back.
+    """
+    if r.penalty == 0:
+        return
+    for i: uint256 in range(MAX_MEMBERS):
+        if (j.reserved >> i) & 1 == 0:
+            continue
+        m: address = r.members[i]
+        if (burn >> i) & 1 == 1:
+            self._take_penalty(m, asset, r.penalty)
+            self._burn(asset, r.penalty, job_id)
+            log EvaluatorPenalized(job_id=job_id, member=m, amount=r.penalty, to=empty(address))
+        else:
+            self.evaluator_stake_word[m][asset] -= r.penalty << 128
+
+
+@internal
+def _take_penalty(m: address, asset: address, penalty: uint256):
+    # the reservation itself is taken: stake and reserved both drop; a pending withdrawal
+    # shrinks if what is left unreserved no longer covers it
+    w: uint256 = self.evaluator_stake_word[m][asset] - penalty - (penalty << 128)
+    self.evaluator_stake_word[m][asset] = w
+    pw: uint256 = self.evaluator_pending_word[m][asset]
+    free: uint256 = w % U128 - (w >> 128)
+    if pw % U128 > free:
+        self.evaluator_pending_word[m][asset] = pw - pw % U128 + free
+
+
+@internal
+def _record(j: Job, asset: address, lane: uint256, released: uint256, slashed: uint256):
+    bump: uint256 = 1 << (32 * lane)
+    if lane <= C_FAILED:
+        bump += 1  # settled with a verdict
+    self.agent_counts[j.agent] += bump
+    self.pact_counts[j.pact_id] += bump
+    money: uint256 = released | (slashed << 128)
+    self.agent_money[j.agent][asset] += money
+    self.pact_money[j.pact_id] += money
+
+
+@internal
+def _bump_challenge(j: Job, overturned: bool, agent_lost: bool):
+    c: uint256 = 1 << (32 * C_CHALLENGES)
+    self.pact_counts[j.pact_id] += c + convert(overturned, uint256) * (1 << (32 * C_SEVENTH))
+    self.agent_counts[j.agent] += c + convert(agent_lost, uint256) * (1 << (32 * C_SEVENTH))
+
+
+@internal
+def _set_bonus(j: Job, bonus: uint256):
+    e: uint256 = self.exposure_word[j.agent][j.pact_id]
+    self.exposure_word[j.agent][j.pact_id] = e % U128 | (bonus << 128)
+
+
+@internal
+def _credit(account: address, asset: address, amount: uint256, job_id: uint256):
+    if amount == 0:
+        return
+    self.credits[account][asset] += amount
+    log Credited(account=account, asset=asset, job_id=job_id, amount=amount)
+
+
+@internal
+def _burn(asset: address, amount: uint256, job_id: uint256):
+    if amount == 0:
+        return
+    self.burned[asset] += amount
+    log Burned(asset=asset, job_id=job_id, amount=amount)
+
+
+# ---------------------------------------------------------------------------------------------
+# job words
+
+
+@view
+@internal
+def _load(job_id: uint256) -> Job:
+    head: uint256 = self.jobs[job_id].head
+    assert head != 0, "escrow: unknown job"
+    tail: uint256 = self.jobs[job_id].tail
+    money: uint256 = self.jobs[job_id].money
+    return Job(
+        buyer=convert(convert(head % 2**160, uint160), address),
+        state=(head >> 160) % 256,
+        by_agent=(head >> 168) % 256 == 1,
+        pact_id=(head >> 176) % 2**32,
+        cv=(head >> 208) % 2**24,
+        av=head >> 232,
+        agent=convert(convert(tail % 2**160, uint160), address),
+        reserved=(tail >> 160) % 2**16,
+        deadline=(tail >> 176) % U40,
+        close_at=tail >> 216,
+        value=money % U128,
+        fee=money >> 128,
+    )
+
+
+@internal
+def _save(job_id: uint256, j: Job):
+    assert j.deadline < U40 and j.close_at < U40
+    self.jobs[job_id].head = convert(j.buyer, uint256) | (j.state << 160) | (convert(j.by_agent, uint256) << 168) | (j.pact_id << 176) | (j.cv << 208) | (j.av << 232)
+    self.jobs[job_id].tail = convert(j.agent, uint256) | (j.reserved << 160) | (j.deadline << 176) | (j.close_at << 216)
+
+
+# ---------------------------------------------------------------------------------------------
+# pure helpers
+
+
+@pure
+@internal
+def _ceil_bps(x: uint256, bps: uint256) -> uint256:
+    return (x * bps + BPS - 1) // BPS
+
+
+@pure
+@internal
+def _bond(p: types.PactTerms, amount: uint256) -> uint256:
+    return min(p.bond_cap, (amount * p.bond_bps + BPS - 1) // BPS)
+
+
+@pure
+@internal
+def _pay(p: types.PactTerms, score: uint256) -> uint256:
+    if score >= p.pass_at_bps:
+        return BPS
+    if score < p.fail_below_bps:
+        return 0
+    return BPS * (score - p.fail_below_bps) // (p.pass_at_bps - p.fail_below_bps)
+
+
+@pure
+@internal
+def _index(r: types.Roster, member: address) -> uint256:
+    for i: uint256 in range(MAX_MEMBERS):
+        if i >= len(r.members):
+            break
+        if r.members[i] == member:
+            return i
+    return MAX_MEMBERS
+
+
+@pure
+@internal
+def _voters(lanes: uint256) -> uint256:
+    bits: uint256 = 0
+    for i: uint256 in range(MAX_MEMBERS):
+        if (lanes >> (16 * i)) % LANE != 0:
+            bits |= 1 << i
+    return bits
+
+
+@pure
+@internal
+def _popcount(x: uint256) -> uint256:
+    n: uint256 = 0
+    y: uint256 = x
+    for i: uint256 in range(MAX_MEMBERS):
+        if y == 0:
+            break
+        n += y & 1
+        y >>= 1
+    return n
+
+
+@pure
+@internal
+def _median(lanes: uint256) -> uint256:
+    """
+    @dev Median of the counted scores; for an even count, the floor of the mean of the two
+         middle scores.
+    """
+    xs: DynArray[uint256, MAX_MEMBERS] = []
+    for i: uint256 in range(MAX_MEMBERS):
+        lane: uint256 = (lanes >> (16 * i)) % LANE
+        if lane == 0:
+            continue
+        x: uint256 = lane - 1
+        xs.append(x)
+        k: uint256 = len(xs) - 1
+        for _: uint256 in range(MAX_MEMBERS):
+            if k == 0 or xs[k - 1] <= x:
+                break
+            xs[k] = xs[k - 1]
+            k -= 1
+        xs[k] = x
+    n: uint256 = len(xs)
+    if n % 2 == 1:
+        return xs[n // 2]
+    return (xs[n // 2 - 1] + xs[n // 2]) // 2
+
+
+@pure
+@internal
+def _merkle_root(leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]) -> bytes32:
+    h: bytes32 = leaf
+    for sibling: bytes32 in proof:
+        if convert(h, uint256) < convert(sibling, uint256):
+            h = keccak256(concat(h, sibling))
+        else:
+            h = keccak256(concat(sibling, h))
+    return h
+
+
+# ---------------------------------------------------------------------------------------------
+# EIP-712 and signatures
+
+
+@view
+@internal
+def _digest(struct_hash: bytes32) -> bytes32:
+    return keccak256(concat(b"\x19\x01", keccak256(abi_encode(EIP712_DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self)), struct_hash))
+
+
+@pure
+@internal
+def _vote_hash(job_id: uint256, deliverable: bytes32, spec: bytes32, score: uint256, evidence: bytes32, round: uint256, deadline: uint256) -> bytes32:
+    return keccak256(abi_encode(VOTE_TYPEHASH, job_id, deliverable, spec, score, evidence, round, deadline))
+
+
+@view
+@internal
+def _valid_signature(member: address, digest: bytes32, sig: Bytes[MAX_SIG_LEN]) -> bool:
+    """
+    @dev ecrecover first: 65 bytes, low s, v in {27, 28}, a non-zero signer equal to the
+         member. Only if that fails and the member has code (EIP-7702: code does not prove a
+         contract wallet), ERC-1271 with a gas cap, and exactly the magic value returned.
+    """
+    if len(sig) == 65:
+        r: uint256 = extract32(sig, 0, output_type=uint256)
+        s: uint256 = extract32(sig, 32, output_type=uint256)
+        v: uint256 = convert(slice(sig, 64, 1), uint256)
+        if (v == 27 or v == 28) and s <= SECP256K1_HALF_N:
+            signer: address = ecrecover(digest, v, r, s)
+            if signer != empty(address) and signer == member:
+                return True
+    if not member.is_contract:
+        return False
+    ok: bool = False
+    ret: Bytes[32] = b""
+    ok, ret = raw_call(member, abi_encode(digest, sig, method_id=method_id("isValidSignature(bytes32,bytes)")), max_outsize=32, gas=ERC1271_GAS, is_static_call=True, revert_on_failure=False)
+    return ok and len(ret) == 32 and convert(ret, bytes32) == convert(ERC1271_MAGIC, bytes32)
+
+
+@payable
+@internal
+def _pull(asset: address, payer: address, amount: uint256):
+    if asset == empty(address):
+        assert msg.value == amount, "escrow: wrong ETH amount"
+        return
+    assert msg.value == 0, "escrow: ETH sent to a token pact"
+    if amount == 0:
+        return
+    before: uint256 = staticcall IERC20(asset).balanceOf(self)
+    ok: bool = False
+    ret: Bytes[32] = b""
+    ok, ret = raw_call(asset, abi_encode(payer, self, amount, method_id=method_id("transferFrom(address,address,uint256)")), max_outsize=32, revert_on_failure=False)
+    assert ok and (len(ret) == 0 or convert(ret, bool)), "escrow: token transfer failed"
+    assert staticcall IERC20(asset).balanceOf(self) == before + amount, "escrow: fee-on-transfer token"
+
+
+@internal
+def _push(asset: address, to: address, amount: uint256):
+    ok: bool = False
+    if asset == empty(address):
+        ok = raw_call(to, b"", value=amount, revert_on_failure=False)
+        assert ok, "escrow: ETH transfer failed"
+        return
+    ret: Bytes[32] = b""
+    ok, ret = raw_call(asset, abi_encode(to, amount, method_id=method_id("transfer(address,uint256)")), max_outsize=32, revert_on_failure=False)
+    assert ok and (len(ret) == 0 or convert(ret, bool)), "escrow: token transfer failed"
