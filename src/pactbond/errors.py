@@ -1,0 +1,15 @@
+"""One root exception; leaves also subclass the matching builtin."""
+
+from __future__ import annotations
+
+
+class PactbondError(Exception):
+    """Root of every pactbond error."""
+
+
+class InvalidInput(PactbondError, ValueError):
+    """Input refused before anything is sent."""
+
+
+class InvalidSignature(InvalidInput):
+    """A vote signature that the contract would refuse."""
