@@ -75,7 +75,8 @@ def build() -> dict[str, str]:
 def main() -> None:
     files = build()
     if "--check" in sys.argv:
-        stale = [n for n, t in files.items() if (OUT / n).read_text() != t] if OUT.exists() else list(files)
+        stale = [n for n, t in files.items()
+                 if not (OUT / n).is_file() or (OUT / n).read_text() != t]
         if stale:
             raise SystemExit(f"artifacts out of date: {stale}; run `make build`")
         print("artifacts up to date")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from eth_account import Account
 from eth_hash.auto import keccak
 

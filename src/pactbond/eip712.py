@@ -11,9 +11,9 @@ from collections.abc import Sequence
 
 import coincurve
 from eth_hash.auto import keccak
-from eth_utils import to_checksum_address
+from eth_utils.address import to_checksum_address
 
-from pactbond.errors import InvalidSignature
+from pactbond.errors import InvalidSignatureError
 from pactbond.models import Vote
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -97,32 +97,32 @@ def sign_digest(private_key: bytes, msg_hash: bytes) -> bytes:
 
 
 def recover(msg_hash: bytes, signature: bytes) -> str:
-    """The signer of a 65-byte signature under the contract's rules, else InvalidSignature."""
+    """The signer of a 65-byte signature under the contract's rules, else InvalidSignatureError."""
     if len(signature) != 65:
-        raise InvalidSignature(f"signature must be 65 bytes, got {len(signature)}")
+        raise InvalidSignatureError(f"signature must be 65 bytes, got {len(signature)}")
     r = int.from_bytes(signature[:32], "big")
     s = int.from_bytes(signature[32:64], "big")
     v = signature[64]
     if v not in (27, 28):
-        raise InvalidSignature(f"signature v must be 27 or 28, got {v}")
+        raise InvalidSignatureError(f"signature v must be 27 or 28, got {v}")
     if s > HALF_N:
-        raise InvalidSignature("signature s is in the upper half of the curve order (high s)")
+        raise InvalidSignatureError("signature s is in the upper half of the curve order (high s)")
     if not 0 < r < SECP256K1_N or s == 0:
-        raise InvalidSignature("signature r or s out of range")
+        raise InvalidSignatureError("signature r or s out of range")
     try:
         pub = coincurve.PublicKey.from_signature_and_message(
             signature[:64] + bytes([v - 27]), msg_hash, hasher=None
         )
-    except Exception:  # noqa: BLE001 - coincurve raises a bare Exception on bad points
-        raise InvalidSignature("signature does not recover to a public key") from None
+    except Exception:
+        raise InvalidSignatureError("signature does not recover to a public key") from None
     return to_checksum_address(keccak(pub.format(compressed=False)[1:])[-20:])
 
 
 def verify(msg_hash: bytes, signature: bytes, member: str) -> None:
-    """Raise InvalidSignature unless an EOA `member` signed `msg_hash` under the contract's rules."""
+    """Raise InvalidSignatureError unless EOA `member` signed `msg_hash` (contract rules)."""
     signer = recover(msg_hash, signature)
     if signer != to_checksum_address(member):
-        raise InvalidSignature(f"signature is by {signer}, not {to_checksum_address(member)}")
+        raise InvalidSignatureError(f"signature is by {signer}, not {to_checksum_address(member)}")
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:

@@ -7,9 +7,9 @@ class PactbondError(Exception):
     """Root of every pactbond error."""
 
 
-class InvalidInput(PactbondError, ValueError):
+class InvalidInputError(PactbondError, ValueError):
     """Input refused before anything is sent."""
 
 
-class InvalidSignature(InvalidInput):
+class InvalidSignatureError(InvalidInputError):
     """A vote signature that the contract would refuse."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from eth_utils.address import is_checksum_address, to_checksum_address
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from eth_utils import is_checksum_address, to_checksum_address
 
 BPS = 10_000
 U256 = 2**256 - 1
@@ -77,8 +77,15 @@ class PactTerms(BaseModel):
     cap_step: Wei = 0
     cap_max: Wei
 
-    _addr = field_validator("asset", "insurance", mode="before")(classmethod(lambda cls, v: _address(v)))
-    _hash = field_validator("spec_hash", mode="before")(classmethod(lambda cls, v: _bytes32(v)))
+    @field_validator("asset", "insurance", mode="before")
+    @classmethod
+    def _addr(cls, v: Any) -> str:
+        return _address(v)
+
+    @field_validator("spec_hash", mode="before")
+    @classmethod
+    def _hash(cls, v: Any) -> bytes:
+        return _bytes32(v)
 
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple, fields in declaration order."""
@@ -98,6 +105,7 @@ class Vote(BaseModel):
     round: Annotated[int, Field(ge=0, le=1)]
     deadline: Annotated[int, Field(ge=0, lt=2**64)]
 
-    _hash = field_validator("deliverable_hash", "spec_hash", "evidence_hash", mode="before")(
-        classmethod(lambda cls, v: _bytes32(v))
-    )
+    @field_validator("deliverable_hash", "spec_hash", "evidence_hash", mode="before")
+    @classmethod
+    def _hash(cls, v: Any) -> bytes:
+        return _bytes32(v)

@@ -136,8 +136,8 @@ def appeal(
     if overturned:
         for i, v in enumerate(round0):
             pv = pay(t, v)
-            hit = pv >= p1 + t.min_appeal_delta_bps if p1 < p0 else pv + t.min_appeal_delta_bps <= p1
-            if hit:
+            delta = t.min_appeal_delta_bps
+            if (pv >= p1 + delta) if p1 < p0 else (pv + delta <= p1):
                 penalized.append(i)
     return Appeal(True, overturned, won, s1 if overturned else s0, fee_each, to_challenger,
                   to_other, burned, penalized, favoured)

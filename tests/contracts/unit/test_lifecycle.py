@@ -10,7 +10,7 @@ OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED, SETTLED = 1, 2, 3, 4, 5, 6
 def test_lifecycle__pass__pays_agent_and_evaluators(world):
     pid, t = world.create_pact()
     world.stake_agent()
-    balance0 = world.escrow.get_balance() if hasattr(world.escrow, "get_balance") else boa.env.get_balance(world.escrow.address)
+    balance0 = boa.env.get_balance(world.escrow.address)
     jid = world.open(pid, value=E18)
     assert world.job(jid)["state"] == OPEN
     assert boa.env.get_balance(world.escrow.address) == balance0 + E18 + t.evaluator_fee

@@ -1,0 +1,55 @@
+# pactbond: every target sets up what it needs (venv, Python packages, anvil from npm).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+export PATH := $(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+export UV_COMPILE_BYTECODE := 1
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
+PYTEST := $(BIN)/pytest
+XDIST ?= -n 2
+
+.PHONY: setup build build-check lint test test-fast fuzz-long bench-gas deploy clean
+
+setup: $(VENV)/.synced node_modules/.installed
+
+.tools/bin/uv:
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: .tools/bin/uv pyproject.toml uv.lock
+	.tools/bin/uv sync --locked --quiet
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+build: setup  ## compile the contracts and refresh the shipped artifacts
+	$(BIN)/python scripts/build_artifacts.py
+
+build-check: setup  ## compile and fail if the committed artifacts are stale
+	$(BIN)/python scripts/build_artifacts.py --check
+
+lint: setup
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/mypy
+
+test: setup lint build-check  ## the whole suite
+	$(PYTEST) $(XDIST) tests
+
+test-fast: setup
+	$(PYTEST) $(XDIST) tests -m "not slow"
+
+fuzz-long: setup  ## RELIABILITY C3 long run: >= 5,000 sequences x 100 steps
+	PACTBOND_FUZZ_EXAMPLES=5000 PACTBOND_FUZZ_STEPS=100 $(PYTEST) $(XDIST) tests/contracts/stateful -p no:cacheprovider
+
+bench-gas: setup build-check
+	$(BIN)/python benchmarks/gas.py
+
+deploy: setup  ## deploy to the local network (or NETWORK=ethereum:sepolia:node ...)
+	$(BIN)/ape run deploy $(if $(NETWORK),--network $(NETWORK),)
+
+clean:
+	rm -rf .build .pytest_cache .hypothesis .mypy_cache .ruff_cache
