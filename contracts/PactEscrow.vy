@@ -92,10 +92,10 @@ def create_pact(terms: types.PactTerms) -> uint256:
 def stake(asset: address, amount: uint256, evaluator: bool):
     """
     @notice Deposit agent stake (free at once) or evaluator stake in ETH (empty address) or an
-            allowlisted ERC-20; the full amount must arrive (fee-on-transfer is refused).
+            ERC-20; the full amount must arrive (fee-on-transfer is refused). Stake in an
+            asset no pact uses is inert; the allowlist governs new pacts and committees only.
     """
     assert amount > 0, "stake: zero amount"
-    assert asset == empty(address) or staticcall core.IRegistry(core.REGISTRY).asset_allowed(asset), "stake: asset not allowed"
     core._pull(asset, msg.sender, amount)
     if evaluator:
         w: uint256 = core.evaluator_stake_word[msg.sender][asset]
@@ -232,7 +232,7 @@ def _open(p: types.PactTerms, pact_id: uint256, agent: address, amount: uint256,
     jid: uint256 = core.job_count + 1
     core.job_count = jid
     deadline: uint256 = block.timestamp + p.accept_window
-    assert ev < 2**24 and eav < 2**24
+    assert ev < 2**24 and eav < 2**24, "escrow: version id too large"
     core.jobs[jid].head = convert(msg.sender, uint256) | (core.OPEN << 160) | (pact_id << 176) | (ev << 208) | (eav << 232)
     core.jobs[jid].tail = convert(agent, uint256) | (r.active << 160) | (deadline << 176)
     core.jobs[jid].money = amount | (p.evaluator_fee << 128)

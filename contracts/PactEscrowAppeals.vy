@@ -154,9 +154,11 @@ def resolve(job_id: uint256, terms: types.PactTerms):
     core._check_terms(j.pact_id, terms)
     ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av)
     r1: uint256 = core.jobs[job_id].r1
-    n1: uint256 = core._popcount(core._voters(r1))
+    voters1: uint256 = core._voters(r1)
+    n1: uint256 = core._popcount(voters1)
     if block.timestamp <= j.deadline:
-        assert n1 >= ar.threshold and n1 >= core._popcount(ar.active), "escrow: appeal open"
+        # early: every accepted, unrevoked appeal member has voted and the threshold is met
+        assert n1 >= ar.threshold and ar.active & ~voters1 == 0, "escrow: appeal open"
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv)
     r0: uint256 = core.jobs[job_id].r0
     s0: uint256 = core._median(r0)

@@ -222,7 +222,6 @@ def propose_version(committee_id: uint256, members: DynArray[address, MAX_MEMBER
             never touches a job opened before; it replaces a proposal not yet in force.
     @return The new version id.
     """
-    assert not self.paused, "escrow: paused"
     c: Committee = self.committees[committee_id]
     assert c.admin == msg.sender, "committee: not admin"
     current: uint256 = self._current_version(committee_id)
