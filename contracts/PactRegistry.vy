@@ -219,7 +219,8 @@ def create_committee(asset: address, rotation_delay: uint256, members: DynArray[
 def propose_version(committee_id: uint256, members: DynArray[address, MAX_MEMBERS], threshold: uint256, evaluator_bond: uint256, evaluator_penalty: uint256) -> uint256:
     """
     @notice Propose the committee's next version. It takes effect after the rotation delay and
-            never touches a job opened before; it replaces a proposal not yet in force.
+            never touches a job opened before; it replaces a proposal not yet in force. Works
+            while paused (pause blocks only open, accept and creating pacts and committees).
     @return The new version id.
     """
     c: Committee = self.committees[committee_id]
