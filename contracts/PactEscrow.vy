@@ -48,6 +48,8 @@ def __init__(registry: address, evaluator_cooldown: uint256, appeals: address):
     assert appeals.is_contract, "escrow: appeals facet has no code"
     assert evaluator_cooldown > 5 * staticcall core.IRegistry(registry).WINDOW_MAX(), "escrow: cooldown too short"
     assert evaluator_cooldown < 2**40, "escrow: cooldown too long"
+    assert staticcall core.IFacet(appeals).REGISTRY() == registry, "escrow: facet registry differs"
+    assert staticcall core.IFacet(appeals).EVALUATOR_COOLDOWN() == evaluator_cooldown, "escrow: facet cooldown differs"
     core.__init__(registry, evaluator_cooldown)
     APPEALS = appeals
 

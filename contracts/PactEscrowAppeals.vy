@@ -15,13 +15,19 @@ from .modules import escrow_core as core
 
 initializes: core
 
+exports: (core.REGISTRY, core.EVALUATOR_COOLDOWN)
+
 SELF: immutable(address)
 
 
 @deploy
-def __init__():
+def __init__(registry: address, evaluator_cooldown: uint256):
+    """
+    @notice Deploy the facet with the same immutables as its escrow: immutables live in code,
+            so under delegatecall the facet reads its own (the escrow checks they are equal).
+    """
     SELF = self
-    core.__init__(empty(address), 0)
+    core.__init__(registry, evaluator_cooldown)
 
 
 @view

@@ -11,6 +11,10 @@
 from ethereum.ercs import IERC20
 from . import types
 
+interface IFacet:
+    def REGISTRY() -> address: view
+    def EVALUATOR_COOLDOWN() -> uint256: view
+
 interface IRegistry:
     def open_roster(pact_id: uint256, committee_id: uint256, appeal_committee_id: uint256, expected_version: uint256, expected_appeal_version: uint256, buyer: address, agent: address) -> types.Roster: nonpayable
     def roster(version_id: uint256) -> types.Roster: view
