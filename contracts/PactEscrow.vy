@@ -299,7 +299,7 @@ def settle(job_id: uint256, terms: types.PactTerms, votes: DynArray[types.Signed
     assert len(votes) > 0, "vote: no votes"
     j: core.Job = core._load(job_id)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True)
     deliverable: bytes32 = core.jobs[job_id].deliverable
     lanes: uint256 = core.jobs[job_id].r0
     first: bool = lanes == 0
@@ -321,7 +321,7 @@ def finalize(job_id: uint256, terms: types.PactTerms):
     core._check_terms(j.pact_id, terms)
     assert block.timestamp > j.close_at + terms.challenge_window, "escrow: challenge window open"
     lanes: uint256 = core.jobs[job_id].r0
-    core._settle_score(job_id, j, terms, staticcall core.IRegistry(core.REGISTRY).roster(j.cv), core._median(lanes), lanes, j.reserved)
+    core._settle_score(job_id, j, terms, staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False), core._median(lanes), lanes, j.reserved)
 
 
 @view

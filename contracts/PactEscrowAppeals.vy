@@ -49,7 +49,7 @@ def cancel(job_id: uint256, terms: types.PactTerms):
     core._check_terms(j.pact_id, terms)
     j.state = core.CANCELLED
     core._save(job_id, j)
-    core._end_reservations(job_id, j, terms.asset, staticcall core.IRegistry(core.REGISTRY).roster(j.cv), 0)
+    core._end_reservations(job_id, j, terms.asset, staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False), 0)
     core._credit(j.buyer, terms.asset, j.value + j.fee, job_id)
     log core.JobCancelled(job_id=job_id, by=msg.sender)
 
@@ -65,7 +65,7 @@ def expire(job_id: uint256, terms: types.PactTerms):
     self._only_delegated()
     j: core.Job = core._load(job_id)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
     to_agent: uint256 = 0
     slashed: uint256 = 0
     if j.state == core.ACCEPTED:
@@ -137,7 +137,7 @@ def appeal(job_id: uint256, terms: types.PactTerms, votes: DynArray[types.Signed
     assert len(votes) > 0, "vote: no votes"
     j: core.Job = core._load(job_id)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
     deliverable: bytes32 = core.jobs[job_id].deliverable
     lanes: uint256 = core.jobs[job_id].r1
     for sv: types.SignedVote in votes:
@@ -158,14 +158,14 @@ def resolve(job_id: uint256, terms: types.PactTerms):
     j: core.Job = core._load(job_id)
     assert j.state == core.CHALLENGED, "escrow: not challenged"
     core._check_terms(j.pact_id, terms)
-    ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av)
+    ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
     r1: uint256 = core.jobs[job_id].r1
     voters1: uint256 = core._voters(r1)
     n1: uint256 = core._popcount(voters1)
     if block.timestamp <= j.deadline:
         # early: every accepted, unrevoked appeal member has voted and the threshold is met
         assert n1 >= ar.threshold and ar.active & ~voters1 == 0, "escrow: appeal open"
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
     r0: uint256 = core.jobs[job_id].r0
     s0: uint256 = core._median(r0)
     challenger: address = j.buyer
@@ -269,7 +269,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, items
                 nvid = j.av
             if nvid != vid:
                 vid = nvid
-                r = staticcall core.IRegistry(core.REGISTRY).roster(vid)
+                r = staticcall core.IRegistry(core.REGISTRY).roster(vid, True)
             deliverable = core.jobs[jid].deliverable
             if round == 0 and lanes == 0:
                 core.jobs[jid].evidence = it.evidence_hash

@@ -92,15 +92,16 @@ version_count: public(uint256)
 committees: public(HashMap[uint256, Committee])
 # current version (low 64) | pending version (next 64) | pending effective time (next 64)
 schedule: HashMap[uint256, uint256]
-# committee id (low 64) | threshold (next 8) | size (next 8)
+# committee id (low 64) | threshold (next 8) | size (next 8) | accepted-member bitmap (next 16)
 version_meta: HashMap[uint256, uint256]
 # evaluator bond (low 128) | evaluator penalty (high 128)
 version_money: HashMap[uint256, uint256]
 member_at: public(HashMap[uint256, HashMap[uint256, address]])
 member_index: public(HashMap[uint256, HashMap[address, uint256]])  # index + 1; 0: not listed
-accepted_mask: public(HashMap[uint256, uint256])
 revoked: public(HashMap[address, bool])
 approved: public(HashMap[uint256, HashMap[uint256, bool]])  # committee -> pact -> approved
+# per pact: bit 0 its committee approved it, bit 1 its appeal committee approved it (one read at open)
+approvals: HashMap[uint256, uint256]
 disjoint: HashMap[uint256, HashMap[uint256, bool]]  # (version, appeal version) checked once
 
 
@@ -259,9 +260,9 @@ def accept_version(version_id: uint256):
     """
     idx: uint256 = self.member_index[version_id][msg.sender]
     assert idx != 0, "committee: not listed"
-    mask: uint256 = self.accepted_mask[version_id]
-    assert (mask >> (idx - 1)) & 1 == 0, "committee: already accepted"
-    self.accepted_mask[version_id] = mask | (1 << (idx - 1))
+    meta: uint256 = self.version_meta[version_id]
+    assert (meta >> (80 + idx - 1)) & 1 == 0, "committee: already accepted"
+    self.version_meta[version_id] = meta | (1 << (80 + idx - 1))
     log VersionAccepted(version_id=version_id, member=msg.sender)
 
 
@@ -288,6 +289,12 @@ def approve_pact(committee_id: uint256, pact_id: uint256, terms: types.PactTerms
     assert staticcall IEscrow(self.escrow).pact_hash(pact_id) == keccak256(abi_encode(terms)), "committee: terms do not match pact"
     assert terms.committee_id == committee_id or terms.appeal_committee_id == committee_id, "committee: pact does not name it"
     self.approved[committee_id][pact_id] = True
+    bits: uint256 = self.approvals[pact_id]
+    if terms.committee_id == committee_id:
+        bits |= 1
+    if terms.appeal_committee_id == committee_id:
+        bits |= 2
+    self.approvals[pact_id] = bits
     log PactApproved(committee_id=committee_id, pact_id=pact_id)
 
 
@@ -325,30 +332,43 @@ def pending_version(committee_id: uint256) -> (uint256, uint256):
 
 @view
 @internal
-def _roster(vid: uint256) -> types.Roster:
+def _roster(vid: uint256, money: bool, live: bool) -> types.Roster:
     meta: uint256 = self.version_meta[vid]
-    money: uint256 = self.version_money[vid]
     size: uint256 = (meta >> 72) % 256
-    mask: uint256 = self.accepted_mask[vid]
-    r: types.Roster = types.Roster(committee_id=meta % U64, threshold=(meta >> 64) % 256, bond=money % 2**128, penalty=money >> 128, members=[], accepted=mask, active=0)
+    mask: uint256 = (meta >> 80) % 2**16
+    r: types.Roster = types.Roster(committee_id=meta % U64, threshold=(meta >> 64) % 256, bond=0, penalty=0, members=[], accepted=mask, active=0)
+    if money:
+        w: uint256 = self.version_money[vid]
+        r.bond = w % 2**128
+        r.penalty = w >> 128
     for i: uint256 in range(MAX_MEMBERS):
         if i >= size:
             break
         m: address = self.member_at[vid][i]
         r.members.append(m)
-        if (mask >> i) & 1 == 1 and not self.revoked[m]:
+        if live and (mask >> i) & 1 == 1 and not self.revoked[m]:
             r.active |= 1 << i
     return r
 
 
 @view
 @external
-def roster(version_id: uint256) -> types.Roster:
+def roster(version_id: uint256, live: bool = True) -> types.Roster:
     """
-    @notice A version's terms, listed members by index, and which are active now (accepted and
-            not revoked).
+    @notice A version's terms, listed members by index, the accepted ones, and (when `live`)
+            which are active now: accepted and not revoked. With `live` false, `active` is 0
+            and no revocation is read (settlement needs only members and penalty).
     """
-    return self._roster(version_id)
+    return self._roster(version_id, True, live)
+
+
+@view
+@external
+def accepted_mask(version_id: uint256) -> uint256:
+    """
+    @notice Bitmap by member index of the members that accepted this version.
+    """
+    return (self.version_meta[version_id] >> 80) % 2**16
 
 
 @view
@@ -373,21 +393,24 @@ def open_roster(pact_id: uint256, committee_id: uint256, appeal_committee_id: ui
             disjointness, a fixed fact, the first time it is checked.
     """
     assert not self.paused, "escrow: paused"
-    assert self.approved[committee_id][pact_id] and self.approved[appeal_committee_id][pact_id], "escrow: pact not approved"
+    assert self.approvals[pact_id] == 3, "escrow: pact not approved"
     cv: uint256 = self._current_version(committee_id)
     av: uint256 = self._current_version(appeal_committee_id)
     assert cv == expected_version and av == expected_appeal_version, "escrow: committee changed"
+    r: types.Roster = self._roster(cv, True, True)
+    ar: types.Roster = self._roster(av, False, True)
+    # the parties against both member lists, in memory
     for party: address in [buyer, agent]:
-        assert self.member_index[cv][party] == 0 and self.member_index[av][party] == 0, "escrow: party is evaluator"
-    r: types.Roster = self._roster(cv)
-    a_meta: uint256 = self.version_meta[av]
-    a_threshold: uint256 = (a_meta >> 64) % 256
-    assert a_threshold >= r.threshold, "escrow: appeal threshold low"
+        for m: address in r.members:
+            assert m != party, "escrow: party is evaluator"
+        for m: address in ar.members:
+            assert m != party, "escrow: party is evaluator"
+    assert ar.threshold >= r.threshold, "escrow: appeal threshold low"
     if not self.disjoint[cv][av]:
         for m: address in r.members:
             assert self.member_index[av][m] == 0, "escrow: committees overlap"
         self.disjoint[cv][av] = True
-    assert self._popcount(self._roster(av).active) >= a_threshold, "escrow: appeal quorum unavailable"
+    assert self._popcount(ar.active) >= ar.threshold, "escrow: appeal quorum unavailable"
     return r
 
 
