@@ -132,9 +132,9 @@ def request_unstake(asset: address, amount: uint256):
     """
     assert amount > 0, "stake: zero amount"
     w: uint256 = core.evaluator_stake_word[msg.sender][asset]
-    pw: uint256 = core.evaluator_pending_word[msg.sender][asset]
-    pending: uint256 = pw % core.U128 + amount
-    assert pending + (w >> 128) <= w % core.U128, "stake: exceeds unreserved stake"
+    assert amount + (w >> 128) <= w % core.U128, "stake: exceeds unreserved stake"
+    core.evaluator_stake_word[msg.sender][asset] = w - amount
+    pending: uint256 = core.evaluator_pending_word[msg.sender][asset] % core.U128 + amount
     unlock_at: uint256 = block.timestamp + core.EVALUATOR_COOLDOWN
     core.evaluator_pending_word[msg.sender][asset] = pending | (unlock_at << 128)
     log core.UnstakeRequested(account=msg.sender, asset=asset, amount=amount, unlock_at=unlock_at)
@@ -143,8 +143,8 @@ def request_unstake(asset: address, amount: uint256):
 @external
 def withdraw_evaluator_stake(asset: address, to: address = msg.sender):
     """
-    @notice After the cooldown, withdraw the pending evaluator stake (less penalties taken
-            from it meanwhile).
+    @notice After the cooldown, withdraw the pending evaluator stake. Reservations are always
+            backed by stake outside the pending amount, so penalties never reach it.
     """
     assert to != empty(address), "stake: zero recipient"
     pw: uint256 = core.evaluator_pending_word[msg.sender][asset]
@@ -152,7 +152,6 @@ def withdraw_evaluator_stake(asset: address, to: address = msg.sender):
     assert pending > 0, "stake: nothing pending"
     assert block.timestamp >= pw >> 128, "stake: cooldown not over"
     core.evaluator_pending_word[msg.sender][asset] = 0
-    core.evaluator_stake_word[msg.sender][asset] -= pending
     log core.StakeWithdrawn(account=msg.sender, asset=asset, amount=pending, evaluator=True)
     core._push(asset, to, pending)
 
@@ -221,10 +220,9 @@ def _open(p: types.PactTerms, pact_id: uint256, agent: address, amount: uint256,
             continue
         m: address = r.members[i]
         w: uint256 = core.evaluator_stake_word[m][p.asset]
-        staked: uint256 = w % core.U128
-        pending: uint256 = core.evaluator_pending_word[m][p.asset] % core.U128
-        assert staked - pending >= r.bond, "escrow: member stake below bond"
-        assert staked - pending - (w >> 128) >= r.penalty, "escrow: member stake reserved"
+        unlocked: uint256 = w % core.U128
+        assert unlocked >= r.bond, "escrow: member stake below bond"
+        assert unlocked - (w >> 128) >= r.penalty, "escrow: member stake reserved"
         core.evaluator_stake_word[m][p.asset] = w + (r.penalty << 128)
         n += 1
     assert n >= r.threshold, "escrow: committee quorum unavailable"
@@ -405,7 +403,7 @@ def evaluator_stake(evaluator: address, asset: address) -> (uint256, uint256, ui
     """
     w: uint256 = core.evaluator_stake_word[evaluator][asset]
     pw: uint256 = core.evaluator_pending_word[evaluator][asset]
-    return w % core.U128, w >> 128, pw % core.U128, pw >> 128
+    return w % core.U128 + pw % core.U128, w >> 128, pw % core.U128, pw >> 128
 
 
 @view

@@ -113,7 +113,8 @@ def challenge(job_id: uint256, terms: types.PactTerms, expected_score: uint256):
     assert j.state == core.VERDICT, "escrow: no verdict to challenge"
     core._check_terms(j.pact_id, terms)
     assert terms.challenge_window > 0, "escrow: pact has no challenges"
-    assert block.timestamp > j.deadline or j.close_at < j.deadline, "escrow: round 0 open"
+    # "after round-0 close": close_at is E, or the second every reserved unrevoked member voted
+    assert block.timestamp > j.close_at, "escrow: round 0 open"
     assert block.timestamp <= j.close_at + terms.challenge_window, "escrow: challenge window closed"
     assert msg.sender == j.buyer or msg.sender == j.agent, "escrow: not a party"
     s0: uint256 = core._median(core.jobs[job_id].r0)

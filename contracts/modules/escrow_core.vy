@@ -232,7 +232,9 @@ pact_owner: public(HashMap[uint256, address])
 jobs: HashMap[uint256, JobSlots]
 
 agent_stake_word: HashMap[address, HashMap[address, uint256]]  # free 128 | locked 128
-evaluator_stake_word: HashMap[address, HashMap[address, uint256]]  # amount 128 | reserved 128
+# stake not pending withdrawal 128 | reserved 128 (reserved <= the first: reservations are
+# always backed by stake that cannot leave, so open and round-1 votes read one word)
+evaluator_stake_word: HashMap[address, HashMap[address, uint256]]
 evaluator_pending_word: HashMap[address, HashMap[address, uint256]]  # pending 128 | unlock time 128
 exposure_word: HashMap[address, HashMap[uint256, uint256]]  # open value 128 | cap bonus 128
 credits: public(HashMap[address, HashMap[address, uint256]])
@@ -288,7 +290,7 @@ def _count1(job_id: uint256, j: Job, r: types.Roster, asset: address, lanes: uin
     i: uint256 = self._index(r, member)
     assert i < MAX_MEMBERS and (r.accepted >> i) & 1 == 1, "vote: not an appeal member"
     assert (r.active >> i) & 1 == 1, "vote: key revoked"
-    assert self.evaluator_stake_word[member][asset] % U128 - self.evaluator_pending_word[member][asset] % U128 >= r.bond, "vote: member stake below bond"
+    assert self.evaluator_stake_word[member][asset] % U128 >= r.bond, "vote: member stake below bond"
     assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"
     if digest != empty(bytes32):
         assert self._valid_signature(member, digest, sig), "vote: bad signature"
@@ -408,14 +410,8 @@ def _end_reservations(job_id: uint256, j: Job, asset: address, r: types.Roster, 
 
 @internal
 def _take_penalty(m: address, asset: address, penalty: uint256):
-    # the reservation itself is taken: stake and reserved both drop; a pending withdrawal
-    # shrinks if what is left unreserved no longer covers it
-    w: uint256 = self.evaluator_stake_word[m][asset] - penalty - (penalty << 128)
-    self.evaluator_stake_word[m][asset] = w
-    pw: uint256 = self.evaluator_pending_word[m][asset]
-    free: uint256 = w % U128 - (w >> 128)
-    if pw % U128 > free:
-        self.evaluator_pending_word[m][asset] = pw - pw % U128 + free
+    # the reservation itself is taken: stake and reserved both drop
+    self.evaluator_stake_word[m][asset] -= penalty + (penalty << 128)
 
 
 @internal
@@ -627,9 +623,10 @@ def _valid_signature(member: address, digest: bytes32, sig: Bytes[MAX_SIG_LEN]) 
     if not member.is_contract:
         return False
     ok: bool = False
-    ret: Bytes[32] = b""
-    ok, ret = raw_call(member, abi_encode(digest, sig, method_id=method_id("isValidSignature(bytes32,bytes)")), max_outsize=32, gas=ERC1271_GAS, is_static_call=True, revert_on_failure=False)
-    return ok and len(ret) == 32 and convert(ret, bytes32) == convert(ERC1271_MAGIC, bytes32)
+    # room for more than one word, so that a longer reply is seen (and refused)
+    ret: Bytes[64] = b""
+    ok, ret = raw_call(member, abi_encode(digest, sig, method_id=method_id("isValidSignature(bytes32,bytes)")), max_outsize=64, gas=ERC1271_GAS, is_static_call=True, revert_on_failure=False)
+    return ok and len(ret) == 32 and extract32(ret, 0) == convert(ERC1271_MAGIC, bytes32)
 
 
 @payable

@@ -174,8 +174,10 @@ def deploy_pactbond(owner: Actor) -> tuple[Any, Any, Any]:
     return registry, escrow, facet
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _deployed():
+    """One deployment per test process (compiling is the slow part); `world` gives every test
+    a fresh state on top of it through boa.env.anchor."""
     owner = actor("owner")
     boa.env.set_balance(owner.address, 10**24)
     return deploy_pactbond(owner)

@@ -9,8 +9,8 @@ import boa
 import pytest
 from boa.contracts.base_evm_contract import RawLogEntry
 
-from tests.conftest import CONTRACTS, Actor, actor
-from tests.contracts.conftest import E18, ETH, deploy_pactbond
+from tests.conftest import CONTRACTS, Actor
+from tests.contracts.conftest import E18, ETH
 
 OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED, SETTLED = 1, 2, 3, 4, 5, 6
 CANCELLED, EXPIRED_NO_DELIVERY, EXPIRED_NO_VERDICT = 7, 8, 9
@@ -108,15 +108,6 @@ def submitted_job(world, pid: int, value: int = E18) -> int:
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-@pytest.fixture(scope="package")
-def _deployed():
-    """One deployment for the whole folder (compiling is most of the run time); `world` still
-    gives each test a fresh state through boa.env.anchor."""
-    owner = actor("owner")
-    boa.env.set_balance(owner.address, 10**24)
-    return deploy_pactbond(owner)
-
 
 @pytest.fixture(scope="package")
 def erc20_deployer():

@@ -9,7 +9,6 @@ import pytest
 
 from pactbond.models import PactTerms
 from tests.conftest import CONTRACTS, Actor, actor
-from tests.contracts.conftest import deploy_pactbond
 
 ZERO = "0x" + "00" * 20
 
@@ -34,15 +33,6 @@ def new_actors(world: Any, prefix: str, n: int) -> list[Actor]:
     out = [actor(f"{prefix}-{i}") for i in range(n)]
     world.fund(*out)
     return out
-
-
-@pytest.fixture(scope="package")
-def _deployed():
-    """One deployment for the whole package (compiling is the slow part); each test still runs
-    in its own anchor through `world`."""
-    owner = actor("owner")
-    boa.env.set_balance(owner.address, 10**24)
-    return deploy_pactbond(owner)
 
 
 @pytest.fixture(scope="package")
