@@ -1,8 +1,24 @@
 """pactbond: skin in the game behind AI-agent evaluations."""
 
-from pactbond.client import Job, JobState, Pactbond
+from pactbond.client import AppealPreview, Job, JobState, Pactbond
 from pactbond.errors import PactbondError
 from pactbond.models import PactTerms, Vote
-from pactbond.wallets import KeyWallet
+from pactbond.votes import SignedVote, SignedVoteBatch, VoteBatch
+from pactbond.wallets import ApeWallet, KeyWallet, Wallet, write_keystore
 
-__all__ = ["Job", "JobState", "KeyWallet", "PactTerms", "Pactbond", "PactbondError", "Vote"]
+__all__ = [
+    "ApeWallet",
+    "AppealPreview",
+    "Job",
+    "JobState",
+    "KeyWallet",
+    "PactTerms",
+    "Pactbond",
+    "PactbondError",
+    "SignedVote",
+    "SignedVoteBatch",
+    "Vote",
+    "VoteBatch",
+    "Wallet",
+    "write_keystore",
+]

@@ -3,45 +3,63 @@
     from pactbond import Pactbond, KeyWallet
     pb = Pactbond.connect("http://127.0.0.1:8545", "deployments/local.json", wallet)
 
-Calls are grouped by role in the method names' docstrings; each check made before sending
-raises the same typed error (pactbond.errors) that the contract's revert would map to, with a
-hint saying what to do. Amounts are int wei; nothing here uses floats.
+Each call's docstring names the role that makes it. Every check made before sending raises the
+same typed error (pactbond.errors) that the contract's revert maps to, with the contract's
+reason and a hint saying what to do; a revert that still happens maps the same way, and an
+unknown one surfaces with its raw reason. Amounts are int in the asset's smallest unit: floats,
+Decimals and strings are refused. Time checks use the chain's clock (the next block's
+timestamp), never the local one.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from enum import IntEnum
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+from urllib.parse import urlparse
 
+import requests
+from eth_account.messages import encode_typed_data
+from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 from web3.contract.contract import Contract, ContractFunction
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 from web3.types import TxParams, TxReceipt, Wei
 
 from pactbond import eip712, money
+from pactbond.calls import Call, LeanContract
 from pactbond.deploy import Manifest, abi, code_hash
 from pactbond.errors import (
     ConnectionMismatchError,
     ContractError,
-    InsufficientFundsError,
     InvalidInputError,
     InvalidSignatureError,
-    NotAuthorizedError,
+    NodeError,
+    PactbondError,
     UnknownObjectError,
     WalletError,
-    WrongStateError,
     error_for_reason,
 )
-from pactbond.models import ZERO_ADDRESS, PactTerms, Vote
+from pactbond.events import EscrowEvent, iter_events
+from pactbond.models import BPS, ZERO_ADDRESS, PactTerms, Vote
+from pactbond.votes import MAX_BATCH, SignedVote, SignedVoteBatch, VoteBatch
 from pactbond.wallets import Wallet
+
+log = logging.getLogger("pactbond.client")
 
 U128 = 2**128
 LANE = 2**16
+MAX_MEMBERS = 16
+MAX_SIG_LEN = 1040
 
 
 class JobState(IntEnum):
@@ -83,6 +101,10 @@ class Job(BaseModel):
     round0: dict[int, int]  # member index -> score
     round1: dict[int, int]
 
+    @property
+    def reserved_count(self) -> int:
+        return bin(self.reserved).count("1")
+
 
 class AgentStake(BaseModel):
     free: int
@@ -90,10 +112,15 @@ class AgentStake(BaseModel):
 
 
 class EvaluatorStake(BaseModel):
-    stake: int
+    stake: int  # pending withdrawal included
     reserved: int
     pending: int
     unlock_at: int
+
+    @property
+    def unlocked(self) -> int:
+        """Stake not pending withdrawal (what the bond and reservations count against)."""
+        return self.stake - self.pending
 
 
 class Roster(BaseModel):
@@ -105,6 +132,26 @@ class Roster(BaseModel):
     members: list[str]
     accepted: list[str]
     active: list[str]
+
+    def index(self, member: str) -> int | None:
+        m = to_checksum_address(member)
+        return self.members.index(m) if m in self.members else None
+
+
+class Committee(BaseModel):
+    id: int
+    admin: str
+    asset: str
+    rotation_delay: int
+    current_version: int
+    pending_version: int
+    pending_effective_at: int
+
+
+class Exposure(BaseModel):
+    open_value: int
+    bonus: int
+    cap: int
 
 
 class Counters(BaseModel):
@@ -120,6 +167,16 @@ class Counters(BaseModel):
     slashed: int
 
 
+@dataclass(frozen=True)
+class AppealPreview:
+    """What resolving a challenge with given round-1 scores does."""
+
+    appeal: money.Appeal
+    penalized_members: list[str]  # round-0 voters whose reservation goes to the favoured party
+    penalty: int  # per penalized member
+    settlement: money.Settlement  # the job's split at the final score
+
+
 def _lanes(word: int) -> dict[int, int]:
     return {i: (word >> (16 * i)) % LANE - 1 for i in range(16) if (word >> (16 * i)) % LANE}
 
@@ -127,19 +184,13 @@ def _lanes(word: int) -> dict[int, int]:
 def _counters(counts: int, money_word: int) -> Counters:
     c = [(counts >> (32 * i)) % 2**32 for i in range(8)]
     return Counters(
-        settled=c[0],
-        passed=c[1],
-        partial=c[2],
-        failed=c[3],
-        no_delivery=c[4],
-        no_verdict=c[5],
-        challenges=c[6],
-        lost_or_overturned=c[7],
-        released=money_word % U128,
-        slashed=money_word >> 128,
+        settled=c[0], passed=c[1], partial=c[2], failed=c[3], no_delivery=c[4],
+        no_verdict=c[5], challenges=c[6], lost_or_overturned=c[7],
+        released=money_word % U128, slashed=money_word >> 128,
     )
 
 
+@cache
 def merged_escrow_abi() -> list[dict[str, Any]]:
     """The escrow's ABI plus the facet functions its fallback runs (one address for all)."""
     names = {e.get("name") for e in abi("PactEscrow")}
@@ -162,6 +213,51 @@ def revert_reason(err: Exception) -> str | None:
     return msg or None
 
 
+def _refuse(reason: str, hint: str = "") -> NoReturn:
+    """Raise the typed error the contract's revert `reason` maps to."""
+    raise error_for_reason(reason, hint)
+
+
+def _int(x: Any, name: str) -> int:
+    if not isinstance(x, int) or isinstance(x, bool):
+        raise InvalidInputError(
+            f"{name} must be an int (amounts in the asset's smallest unit), got "
+            f"{type(x).__name__} {x!r}: convert exactly first, never through float"
+        )
+    return x
+
+
+def _amount(x: Any, name: str, zero_reason: str) -> int:
+    """A positive int amount; zero or less raises what the contract's zero check maps to."""
+    if _int(x, name) <= 0:
+        _refuse(zero_reason, f"{name} must be positive, got {x}")
+    return int(x)
+
+
+def _score(x: Any) -> int:
+    if not 0 <= _int(x, "score") <= BPS:
+        raise InvalidInputError(f"a score is 0..10000 basis points, got {x}")
+    return int(x)
+
+
+def _vote_score(x: Any) -> int:
+    """A vote's score: above 10000 is what the contract refuses ("vote: score above 10000")."""
+    if _int(x, "score") > BPS:
+        _refuse("vote: score above 10000", f"got {x}")
+    return _score(x)
+
+
+def _addr(x: Any, name: str) -> ChecksumAddress:
+    try:
+        return to_checksum_address(x)
+    except Exception:
+        raise InvalidInputError(f"{name} is not an address: {x!r}") from None
+
+
+def _hex(b: bytes) -> str:
+    return "0x" + b.hex()
+
+
 class Pactbond:
     """A connection to one pactbond deployment, optionally with a wallet to send from."""
 
@@ -178,7 +274,15 @@ class Pactbond:
         self.escrow: Contract = w3.eth.contract(
             address=to_checksum_address(manifest.address("PactEscrow")), abi=merged_escrow_abi()
         )
+        self._esc = LeanContract(w3, self.escrow.address, merged_escrow_abi())
+        self._reg = LeanContract(w3, self.registry.address, abi("PactRegistry"))
+        self._tokens: dict[str, LeanContract] = {}
         self._terms: dict[int, PactTerms] = {}
+        self._decimals: dict[str, int] = {}
+
+    def __repr__(self) -> str:
+        who = self.wallet.address if self.wallet is not None else "read-only"
+        return f"Pactbond(chain {self.chain_id}, escrow {self.escrow.address}, {who})"
 
     # -- connection ------------------------------------------------------------------------
     @classmethod
@@ -192,16 +296,32 @@ class Pactbond:
         """Connect over HTTP(S) or WebSocket and refuse a node whose chain id or contract code
         differs from the manifest's."""
         m = manifest if isinstance(manifest, Manifest) else Manifest.load(Path(manifest))
+        # the chain id is checked once here; web3 would otherwise ask for it on every call
+        cache: dict[str, Any] = {"cache_allowed_requests": True,
+                                 "cacheable_requests": {"eth_chainId"}}
         if rpc_url.startswith(("ws://", "wss://")):
-            provider: Any = Web3.LegacyWebSocketProvider(rpc_url)
+            provider: Any = Web3.LegacyWebSocketProvider(rpc_url, **cache)
         elif rpc_url.startswith(("http://", "https://")):
-            provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout})
+            session = requests.Session()
+            # a loopback node needs no proxy: skip reading the proxy environment per request
+            session.trust_env = urlparse(rpc_url).hostname not in ("127.0.0.1", "localhost", "::1")
+            provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
+                                         session=session, **cache)
         else:
             raise InvalidInputError(f"RPC URL must start with http(s):// or ws(s)://: {rpc_url!r}")
         w3 = Web3(provider)
+        # addresses are checksummed here, never ENS names: skip web3's recursive name lookup
+        w3.middleware_onion.remove("ens_name_to_address")
         client = cls(w3, m, wallet, timeout)
         client.verify()
         return client
+
+    def with_wallet(self, wallet: Wallet) -> Pactbond:
+        """The same connection sending from another wallet."""
+        other = type(self)(self.w3, self.manifest, wallet, self.timeout)
+        other._terms = self._terms
+        other._decimals = self._decimals
+        return other
 
     def verify(self) -> None:
         """Check the chain id and each contract's code hash against the manifest."""
@@ -223,11 +343,27 @@ class Pactbond:
 
     @property
     def chain_id(self) -> int:
+        """The manifest's (and, once verified, the node's) chain id."""
         return self.manifest.chain_id
+
+    @property
+    def address(self) -> str:
+        """The wallet's address."""
+        return to_checksum_address(self._sender().address)
 
     def now(self) -> int:
         """The chain's time (the latest block's timestamp): deadlines use it, never the clock."""
         return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def next_block_time(self) -> int:
+        """The timestamp the next block will have, as far as the node tells (its pending
+        block), and at least the latest block's + 1: what time checks before sending use."""
+        latest = self.now()
+        try:
+            pending = int(self.w3.eth.get_block("pending")["timestamp"])
+        except Exception:
+            pending = 0
+        return max(latest + 1, pending)
 
     def _sender(self) -> Wallet:
         if self.wallet is None:
@@ -235,30 +371,41 @@ class Pactbond:
         return self.wallet
 
     # -- sending ---------------------------------------------------------------------------
-    def transact(self, fn: ContractFunction, value: int = 0) -> TxReceipt:
-        """Simulate, sign, send and wait; a revert raises its typed error."""
+    def transact(self, fn: Call | ContractFunction, value: int = 0) -> TxReceipt:
+        """Simulate (estimate gas), sign, send and wait; a revert raises its typed error.
+        `fn` is an encoded Call or a web3 ContractFunction."""
         wallet = self._sender()
         sender = to_checksum_address(wallet.address)
-        params: TxParams = {
-            "from": sender,
-            "value": Wei(value),
-            "chainId": self.chain_id,
-            "nonce": self.w3.eth.get_transaction_count(sender, "pending"),
-        }
+        if not isinstance(fn, Call):
+            fn = Call(to_checksum_address(fn.address), bytes(HexBytes(
+                fn._encode_transaction_data())), fn.fn_name)
+        call: TxParams = {"from": sender, "to": to_checksum_address(fn.to), "data": fn.data,
+                          "value": Wei(value)}
         try:
-            tx = fn.build_transaction(params)  # estimates gas: a revert surfaces here
+            gas = self.w3.eth.estimate_gas(call)  # a revert surfaces here, before sending
+            tx: dict[str, Any] = {
+                **call, "chainId": self.chain_id,
+                "nonce": self.w3.eth.get_transaction_count(sender, "pending"),
+                # headroom: state (and so gas) may move between estimate and inclusion
+                "gas": gas * 6 // 5, **self._fees(),
+            }
         except ContractLogicError as e:
             raise self._error(e) from None
-        # headroom over the estimate: state (and so gas) may move between estimate and inclusion
-        tx["gas"] = int(tx["gas"]) * 6 // 5
-        receipt = self.w3.eth.wait_for_transaction_receipt(
-            self.w3.eth.send_raw_transaction(wallet.sign_transaction(dict(tx))),
-            timeout=self.timeout,
-        )
+        except (Web3Exception, ValueError) as e:
+            raise self._node_error(e) from None
+        log.debug("sending %s from %s nonce %s gas %s value %s", fn.name, sender, tx["nonce"],
+                  tx["gas"], value)
+        raw = wallet.sign_transaction(tx)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(raw)
+            receipt = self._receipt(tx_hash)
+        except (Web3Exception, ValueError) as e:
+            raise self._node_error(e) from None
+        log.info("%s %s in block %s: status %s, gas %s", fn.name, _hex(bytes(tx_hash)),
+                 receipt["blockNumber"], receipt["status"], receipt["gasUsed"])
         if receipt["status"] != 1:
-            replay: TxParams = {"from": sender, "value": Wei(value)}
             try:
-                fn.call(replay, block_identifier=receipt["blockNumber"])
+                self.w3.eth.call(call, receipt["blockNumber"])
             except ContractLogicError as e:
                 raise self._error(e) from None
             if receipt["gasUsed"] >= tx["gas"]:
@@ -266,13 +413,51 @@ class Pactbond:
             raise ContractError("transaction reverted without a reason")
         return receipt
 
+    def _fees(self) -> dict[str, int]:
+        """EIP-1559 fees as web3 sets them (priority fee + 2 x base fee), or a legacy price."""
+        base = self.w3.eth.get_block("latest").get("baseFeePerGas")
+        if base is None:
+            return {"gasPrice": int(self.w3.eth.gas_price)}
+        tip = int(self.w3.eth.max_priority_fee)
+        return {"maxFeePerGas": tip + 2 * int(base), "maxPriorityFeePerGas": tip}
+
+    def _receipt(self, tx_hash: bytes) -> TxReceipt:
+        """Wait for a receipt, polling fast first (a local node mines at once), then backing
+        off to 1 s."""
+        deadline = time.monotonic() + self.timeout
+        pause = 0.005
+        while True:
+            try:
+                return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            except TransactionNotFound:
+                if time.monotonic() > deadline:
+                    raise NodeError(
+                        f"transaction {_hex(bytes(tx_hash))} not mined within {self.timeout:g} s"
+                    ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
     @staticmethod
     def _error(e: Exception) -> ContractError:
         reason = revert_reason(e)
         return error_for_reason(reason) if reason else ContractError(str(e))
 
+    @staticmethod
+    def _node_error(e: Exception) -> PactbondError:
+        msg = revert_reason(e) or type(e).__name__
+        if "insufficient funds" in msg.lower():
+            return error_for_reason("insufficient funds", msg)
+        return NodeError(f"the node refused the transaction: {msg}")
+
     def _events(self, receipt: TxReceipt, name: str) -> list[Any]:
         return list(getattr(self.escrow.events, name)().process_receipt(receipt, errors=DISCARD))
+
+    def _read(self, contract: LeanContract, name: str, *args: Any) -> Any:
+        """A view call whose revert raises its typed error."""
+        try:
+            return contract.read(name, *args)
+        except ContractLogicError as e:
+            raise self._error(e) from None
 
     # -- reads -----------------------------------------------------------------------------
     def pact(self, pact_id: int) -> PactTerms:
@@ -295,204 +480,335 @@ class Pactbond:
         return terms
 
     def job(self, job_id: int) -> Job:
-        try:
-            j, deliverable, evidence, r0, r1 = self.escrow.functions.job(job_id).call()
-        except ContractLogicError as e:
-            raise self._error(e) from None
-        (
-            buyer,
-            state,
-            by_agent,
-            pact_id,
-            cv,
-            av,
-            agent,
-            reserved,
-            deadline,
-            close_at,
-            value,
-            fee,
-        ) = j
+        """Reads: a job, decoded (state, deadlines, money, votes by member index)."""
+        j, deliverable, evidence, r0, r1 = self._read(self._esc, "job", job_id)
+        buyer, state, by_agent, pact_id, cv, av, agent, reserved, deadline, close_at, value, fee = j
         return Job(
-            id=job_id,
-            buyer=buyer,
-            agent=agent,
-            pact_id=pact_id,
-            state=JobState(state),
-            challenged_by_agent=by_agent,
-            committee_version=cv,
-            appeal_version=av,
-            reserved=reserved,
-            deadline=deadline,
-            round0_close=close_at,
-            value=value,
-            fee=fee,
-            deliverable_hash=deliverable,
-            evidence_hash=evidence,
-            round0=_lanes(r0),
+            id=job_id, buyer=buyer, agent=agent, pact_id=pact_id, state=JobState(state),
+            challenged_by_agent=by_agent, committee_version=cv, appeal_version=av,
+            reserved=reserved, deadline=deadline, round0_close=close_at, value=value, fee=fee,
+            deliverable_hash=deliverable, evidence_hash=evidence, round0=_lanes(r0),
             round1=_lanes(r1),
         )
 
+    def job_count(self) -> int:
+        """Reads: the number of jobs ever opened (ids are 1..job_count)."""
+        return int(self._esc.read("job_count"))
+
     def agent_stake(self, agent: str, asset: str = ZERO_ADDRESS) -> AgentStake:
-        free, locked = self.escrow.functions.agent_stake(agent, asset).call()
+        """Reads: an agent's free and locked (bonded) stake in an asset."""
+        free, locked = self._esc.read("agent_stake", agent, asset)
         return AgentStake(free=free, locked=locked)
 
     def evaluator_stake(self, evaluator: str, asset: str = ZERO_ADDRESS) -> EvaluatorStake:
-        s, r, p, u = self.escrow.functions.evaluator_stake(evaluator, asset).call()
+        """Reads: an evaluator's stake, reserved part, pending withdrawal, unlock time."""
+        s, r, p, u = self._esc.read("evaluator_stake", evaluator, asset)
         return EvaluatorStake(stake=s, reserved=r, pending=p, unlock_at=u)
 
+    def exposure(self, agent: str, pact_id: int) -> Exposure:
+        """The agent's open value under a pact, its cap bonus and its current cap."""
+        open_value, bonus = self._esc.read("exposure", agent, pact_id)
+        t = self.pact(pact_id)
+        return Exposure(open_value=open_value, bonus=bonus,
+                        cap=min(t.cap_initial + bonus, t.cap_max))
+
     def credit(self, account: str, asset: str = ZERO_ADDRESS) -> int:
-        return int(self.escrow.functions.credits(account, asset).call())
+        """Reads: what an account may withdraw in an asset (pull payments)."""
+        return int(self._esc.read("credits", account, asset))
+
+    def burned(self, asset: str = ZERO_ADDRESS) -> int:
+        """Reads: what was burned in an asset (counted, never withdrawable)."""
+        return int(self._esc.read("burned", asset))
 
     def roster(self, version_id: int) -> Roster:
-        cid, threshold, bond, penalty, members, accepted, active = self.registry.functions.roster(
-            version_id, True
-        ).call()
+        """A committee version: terms, listed members, accepted ones, active ones now."""
+        cid, threshold, bond, penalty, members, accepted, active = self._reg.read(
+            "roster", version_id, True
+        )
         if cid == 0:
             raise UnknownObjectError("committee: unknown version", f"no version {version_id}")
         return Roster(
-            version_id=version_id,
-            committee_id=cid,
-            threshold=threshold,
-            bond=bond,
-            penalty=penalty,
-            members=list(members),
+            version_id=version_id, committee_id=cid, threshold=threshold, bond=bond,
+            penalty=penalty, members=list(members),
             accepted=[m for i, m in enumerate(members) if accepted >> i & 1],
             active=[m for i, m in enumerate(members) if active >> i & 1],
         )
 
     def current_version(self, committee_id: int) -> int:
-        return int(self.registry.functions.current_version(committee_id).call())
+        """Reads: the version a job opened now binds to."""
+        return int(self._reg.read("current_version", committee_id))
+
+    def committee(self, committee_id: int) -> Committee:
+        """Reads: a committee's admin, asset, rotation delay and versions."""
+        admin, asset, delay = self._reg.read("committees", committee_id)
+        if int(admin, 16) == 0:
+            raise UnknownObjectError("committee: unknown", f"no committee {committee_id}")
+        pending, at = self._reg.read("pending_version", committee_id)
+        return Committee(
+            id=committee_id, admin=admin, asset=asset, rotation_delay=delay,
+            current_version=self.current_version(committee_id), pending_version=pending,
+            pending_effective_at=at,
+        )
+
+    def paused(self) -> bool:
+        """Reads: whether open, accept and creation are paused."""
+        return bool(self._reg.read("paused"))
+
+    def owner(self) -> str:
+        """Reads: the deployment owner's address."""
+        return str(self._reg.read("owner"))
+
+    def guardian(self) -> str:
+        """Reads: the guardian's address."""
+        return str(self._reg.read("guardian"))
+
+    def asset_allowed(self, asset: str) -> bool:
+        """Reads: whether new pacts and committees may use this asset (ETH always)."""
+        return asset == ZERO_ADDRESS or bool(self._reg.read("asset_allowed", asset))
 
     def agent_reputation(self, agent: str, asset: str = ZERO_ADDRESS) -> Counters:
+        """Reads: an agent's counters and money released / slashed in an asset."""
         return _counters(
-            self.escrow.functions.agent_counts(agent).call(),
-            self.escrow.functions.agent_money(agent, asset).call(),
+            self._esc.read("agent_counts", agent),
+            self._esc.read("agent_money", agent, asset),
         )
 
     def pact_reputation(self, pact_id: int) -> Counters:
+        """Reads: a pact's counters and money released / slashed."""
         return _counters(
-            self.escrow.functions.pact_counts(pact_id).call(),
-            self.escrow.functions.pact_money(pact_id).call(),
+            self._esc.read("pact_counts", pact_id),
+            self._esc.read("pact_money", pact_id),
         )
+
+    def token(self, asset: str) -> Contract:
+        """A web3 contract for an ERC-20 asset (the calls this client makes of it)."""
+        return self.w3.eth.contract(address=_addr(asset, "asset"), abi=ERC20_ABI)
+
+    def _token(self, asset: str) -> LeanContract:
+        if asset not in self._tokens:
+            self._tokens[asset] = LeanContract(self.w3, _addr(asset, "asset"), ERC20_ABI)
+        return self._tokens[asset]
+
+    def token_decimals(self, asset: str) -> int:
+        """Decimals of an asset, read from the token (ETH: 18)."""
+        if asset == ZERO_ADDRESS:
+            return 18
+        if asset not in self._decimals:
+            self._decimals[asset] = int(self._token(asset).read("decimals"))
+        return self._decimals[asset]
+
+    def balance(self, account: str, asset: str = ZERO_ADDRESS) -> int:
+        """A wallet balance of ETH or a token (not a pactbond credit)."""
+        if asset == ZERO_ADDRESS:
+            return int(self.w3.eth.get_balance(_addr(account, "account")))
+        return int(self._token(asset).read("balanceOf", account))
+
+    def allowance(self, owner: str, asset: str) -> int:
+        """What `owner` allows the escrow to pull of a token."""
+        return int(self._token(asset).read("allowance", owner, self.escrow.address))
 
     def events(
         self,
-        name: str,
         from_block: int | None = None,
         to_block: int | None = None,
+        *,
         confirmations: int = 0,
-        **filters: Any,
-    ) -> Iterator[Any]:
-        """Decoded escrow events in a block range, only from blocks with `confirmations`."""
+        names: str | Sequence[str] | None = None,
+        job_id: int | None = None,
+    ) -> Iterator[EscrowEvent]:
+        """Typed escrow events (pactbond.events) in a block range, only from blocks at least
+        `confirmations` deep, optionally only some event names or one job."""
+        if confirmations < 0:
+            raise InvalidInputError("confirmations must be >= 0")
         head = self.w3.eth.block_number - confirmations
         last = head if to_block is None else min(to_block, head)
         first = self.manifest.block if from_block is None else from_block
-        if last < first:
-            return iter(())
-        ev = getattr(self.escrow.events, name, None)
-        if ev is None:
-            raise InvalidInputError(f"no escrow event named {name!r}")
-        return iter(
-            ev().get_logs(from_block=first, to_block=last, argument_filters=filters or None)
-        )
+        wanted = [names] if isinstance(names, str) else names
+        try:
+            it = iter_events(self.w3, self.escrow, first, last, wanted)
+            for ev in it:
+                if job_id is None or getattr(ev, "job_id", None) == job_id:
+                    yield ev
+        except ValueError as e:
+            raise InvalidInputError(str(e)) from None
 
-    # -- votes -----------------------------------------------------------------------------
+    # -- votes (evaluators sign, anyone verifies) ------------------------------------------
     def domain(self) -> bytes:
+        """The EIP-712 domain separator of this deployment's votes."""
         return eip712.domain_separator(self.chain_id, self.escrow.address)
 
     def vote_for(self, job_id: int, score_bps: int, evidence_hash: bytes, round_: int = 0) -> Vote:
-        """The vote an oracle signs: deadline E for round 0, P for round 1."""
+        """Evaluator: the vote to sign for a job (deadline E for round 0, P for round 1)."""
         j = self.job(job_id)
-        want = JobState.CHALLENGED if round_ == 1 else None
-        if (want is not None and j.state != want) or (
-            round_ == 0 and j.state not in (JobState.SUBMITTED, JobState.VERDICT)
-        ):
-            raise WrongStateError(
-                "vote: job not in evaluation" if round_ == 0 else "vote: job not in appeal",
-                f"job {job_id} is {j.state.name}",
-            )
+        self._check_vote_state(j, round_)
         return Vote(
-            job_id=job_id,
-            deliverable_hash=j.deliverable_hash,
-            spec_hash=self.pact(j.pact_id).spec_hash,
-            score_bps=score_bps,
-            evidence_hash=evidence_hash,
-            round=round_,
-            deadline=j.deadline,
+            job_id=job_id, deliverable_hash=j.deliverable_hash,
+            spec_hash=self.pact(j.pact_id).spec_hash, score_bps=_vote_score(score_bps),
+            evidence_hash=evidence_hash, round=round_, deadline=j.deadline,
         )
 
-    def sign_vote(self, vote: Vote, wallet: Wallet | None = None) -> tuple[Any, ...]:
-        """A SignedVote tuple for settle/appeal, signed by `wallet` (default: the client's)."""
+    def sign_vote(self, vote: Vote, wallet: Wallet | None = None) -> SignedVote:
+        """Evaluator: sign a vote as EIP-712 typed data with `wallet` (default: the client's)."""
         w = wallet or self._sender()
-        sig = w.sign_digest(eip712.digest(self.domain(), eip712.vote_struct_hash(vote)))
-        return (w.address, vote.score_bps, vote.evidence_hash, vote.deadline, sig)
+        sig = w.sign_typed_data(eip712.typed_data(vote, self.chain_id, self.escrow.address))
+        return SignedVote(vote=vote, member=w.address, signature=sig)
 
-    def verify_vote(self, vote: Vote, signed: Sequence[Any]) -> None:
-        """Raise InvalidSignatureError unless `signed` is the member's valid signature of `vote`
-        under the contract's rules (EOA members)."""
-        member, score, evidence, deadline, sig = signed
-        if (score, evidence, deadline) != (vote.score_bps, vote.evidence_hash, vote.deadline):
-            raise InvalidSignatureError("signed vote fields differ from the vote")
-        eip712.verify(eip712.digest(self.domain(), eip712.vote_struct_hash(vote)), sig, member)
+    def verify_vote(self, signed: SignedVote) -> None:
+        """Anyone: raise the typed error the contract would give unless this vote counts if
+        posted now: the job is in the vote's round and before its deadline, the signer is a
+        member reserved for the job (round 0) or an accepted appeal member holding the bond
+        (round 1), its key is not revoked, it has not voted, the vote names the job's
+        deliverable and spec, and the signature passes the contract's rules (ecrecover with
+        low s and v in {27, 28}, else ERC-1271 for a contract member)."""
+        v = signed.vote
+        j = self.job(v.job_id)
+        self._check_fields(j, v, "vote: bad signature")
+        roster = self.roster(j.appeal_version if v.round else j.committee_version)
+        self._check_counts(j, roster, v.round, signed.member, v.deadline, set(),
+                           self.next_block_time())
+        self._check_signature(
+            signed.member, eip712.digest(self.domain(), eip712.vote_struct_hash(v)),
+            signed.signature,
+        )
+
+    def vote_batch(
+        self,
+        votes: Sequence[tuple[int, int, bytes]],
+        round_: int = 0,
+        deadline: int | None = None,
+    ) -> VoteBatch:
+        """Evaluator: a VoteBatch over (job id, score, evidence hash) votes of one round; its
+        deadline defaults to the earliest deadline of the jobs (E for round 0, P for 1)."""
+        if not votes:
+            _refuse("vote: no votes")
+        jobs = {jid: self.job(jid) for jid, _, _ in votes}
+        for j in jobs.values():
+            self._check_vote_state(j, round_)
+        d = deadline if deadline is not None else min(j.deadline for j in jobs.values())
+        return VoteBatch(round=round_, deadline=d, votes=[
+            Vote(job_id=jid, deliverable_hash=jobs[jid].deliverable_hash,
+                 spec_hash=self.pact(jobs[jid].pact_id).spec_hash, score_bps=_vote_score(score),
+                 evidence_hash=ev, round=round_, deadline=d)
+            for jid, score, ev in votes
+        ])
+
+    def sign_batch(self, batch: VoteBatch, wallet: Wallet | None = None) -> SignedVoteBatch:
+        """Evaluator: sign a VoteBatch (one signature covers every vote in it)."""
+        w = wallet or self._sender()
+        sig = w.sign_typed_data(batch.typed_data(self.chain_id, self.escrow.address))
+        return SignedVoteBatch(batch=batch, member=w.address, signature=sig)
+
+    def verify_batch(self, signed: SignedVoteBatch) -> None:
+        """Anyone: raise unless the batch signature passes the contract's rules and every vote
+        in it would count if posted now (as verify_vote)."""
+        self._check_batches([signed], signed.batch.round)
 
     # -- preview ---------------------------------------------------------------------------
     def preview_settlement(
         self, job_id: int, score: int, voters: int | None = None
     ) -> money.Settlement:
-        """What settling this job with `score` pays, exactly as the contract will."""
+        """What settling this job at `score` pays, exactly as the contract will. `voters` is the
+        number of counted round-0 votes sharing the fee: by default those counted so far, or,
+        before any, every member reserved for the job."""
         j = self.job(job_id)
-        n = voters if voters is not None else max(len(j.round0), 1)
-        return money.settle(self.pact(j.pact_id), j.value, score, n)
+        n = voters if voters is not None else (len(j.round0) or j.reserved_count)
+        if _int(n, "voters") < 1:
+            raise InvalidInputError("a settlement has at least one counted vote")
+        return money.settle(self.pact(j.pact_id), j.value, _score(score), n)
+
+    def preview_appeal(
+        self, job_id: int, round1_scores: Sequence[int], challenger: str | None = None
+    ) -> AppealPreview:
+        """What resolving a challenge of this job with `round1_scores` counted does: overturn,
+        who wins, the challenge bond's split, penalized round-0 voters, the final settlement.
+        `challenger` is "buyer", "agent" or their address (default: the job's challenger)."""
+        j = self.job(job_id)
+        if not j.round0:
+            _refuse("escrow: no verdict", f"job {job_id} has no round-0 votes")
+        t = self.pact(j.pact_id)
+        order = sorted(j.round0)
+        r0 = [j.round0[i] for i in order]
+        if challenger is None:
+            if j.state != JobState.CHALLENGED:
+                raise InvalidInputError("name the challenger: the job is not challenged")
+            who = "agent" if j.challenged_by_agent else "buyer"
+        elif challenger in ("buyer", "agent"):
+            who = challenger
+        elif _addr(challenger, "challenger") in (j.buyer, j.agent):
+            who = "buyer" if _addr(challenger, "challenger") == j.buyer else "agent"
+        else:
+            _refuse("escrow: not a party", f"{challenger} is neither the buyer nor the agent")
+        scores = [_score(s) for s in round1_scores]
+        a = money.appeal(t, money.median(r0), r0, scores,
+                         self.roster(j.appeal_version).threshold, who)
+        r = self.roster(j.committee_version)
+        return AppealPreview(
+            appeal=a, penalized_members=[r.members[order[k]] for k in a.penalized],
+            penalty=r.penalty, settlement=money.settle(t, j.value, a.final_score, len(r0)),
+        )
 
     # -- agent -----------------------------------------------------------------------------
     def stake(self, amount: int, asset: str = ZERO_ADDRESS, evaluator: bool = False) -> TxReceipt:
-        """Agent or evaluator: deposit stake (ERC-20: approve first, see `approve`)."""
-        _positive(amount, "amount")
-        if asset != ZERO_ADDRESS:
-            self._need_allowance(asset, amount)
+        """Agent (or evaluator with evaluator=True): deposit stake. ERC-20: approve first."""
+        amount = _amount(amount, "amount", "stake: zero amount")
+        self._need_funds(asset, amount)
         return self.transact(
-            self.escrow.functions.stake(asset, amount, evaluator),
+            self._esc.call("stake", asset, amount, evaluator),
             value=amount if asset == ZERO_ADDRESS else 0,
         )
 
     def withdraw_stake(
         self, amount: int, asset: str = ZERO_ADDRESS, to: str | None = None
     ) -> TxReceipt:
-        """Agent: withdraw free stake."""
-        _positive(amount, "amount")
-        free = self.agent_stake(self._sender().address, asset).free
+        """Agent: withdraw free stake (locked bonds stay until their jobs end)."""
+        amount = _amount(amount, "amount", "stake: zero amount")
+        free = self.agent_stake(self.address, asset).free
         if amount > free:
-            raise InsufficientFundsError(
-                "stake: exceeds free stake",
-                f"free stake is {free}; locked bonds stay until their jobs end",
-            )
+            _refuse("stake: exceeds free stake", f"free stake is {free}, asked {amount}")
         return self.transact(
-            self.escrow.functions.withdraw_stake(asset, amount, to or self._sender().address)
+            self._esc.call("withdraw_stake", asset, amount, self._to(to, "stake"))
         )
 
     def accept(self, job_id: int) -> TxReceipt:
-        """Agent: accept an OPEN job (locks the bond, within the exposure cap)."""
+        """Agent: accept an OPEN job until its accept deadline (locks the bond, within the
+        exposure cap under the pact)."""
+        if self.paused():
+            _refuse("escrow: paused")
         j = self._job_in(job_id, JobState.OPEN, "escrow: not open")
-        me = self._sender().address
+        me = self.address
         if j.agent != me:
-            raise NotAuthorizedError("escrow: not agent", f"job {job_id} is for {j.agent}")
+            _refuse("escrow: not agent", f"job {job_id} is for {j.agent}")
+        if self.next_block_time() > j.deadline:
+            _refuse("escrow: accept window closed", f"the accept deadline was {j.deadline}")
         t = self.pact(j.pact_id)
+        e = self.exposure(me, j.pact_id)
+        if e.open_value + j.value > e.cap:
+            _refuse("escrow: exposure cap",
+                    f"open value {e.open_value} + {j.value} exceeds the cap {e.cap}")
         need = money.bond(t, j.value)
         free = self.agent_stake(me, t.asset).free
         if free < need:
-            raise InsufficientFundsError(
-                "escrow: agent stake below bond", f"stake at least {need - free} more (bond {need})"
-            )
-        return self.transact(self.escrow.functions.accept(job_id, t.as_tuple()))
+            _refuse("escrow: agent stake below bond",
+                    f"stake at least {need - free} more (bond {need}, free {free})")
+        return self.transact(self._esc.call("accept", job_id, t.as_tuple()))
 
     def submit(self, job_id: int, deliverable_hash: bytes, uri: str = "") -> TxReceipt:
-        """Agent: submit the hash of the deliverable (and where to fetch it)."""
+        """Agent: submit the hash of the deliverable (and where to fetch it) until the work
+        deadline."""
         j = self._job_in(job_id, JobState.ACCEPTED, "escrow: not accepted")
-        if len(deliverable_hash) != 32 or deliverable_hash == bytes(32):
-            raise InvalidInputError("deliverable hash must be 32 non-zero bytes")
+        if j.agent != self.address:
+            _refuse("escrow: not agent", f"job {job_id} is for {j.agent}")
+        if self.next_block_time() > j.deadline:
+            _refuse("escrow: work deadline passed", f"the work deadline was {j.deadline}")
+        if len(deliverable_hash) != 32:
+            raise InvalidInputError("the deliverable hash is 32 bytes")
+        if deliverable_hash == bytes(32):
+            _refuse("escrow: empty deliverable", "hash the deliverable's bytes")
+        if len(uri.encode()) > 256:
+            raise InvalidInputError("the uri is at most 256 bytes")
         return self.transact(
-            self.escrow.functions.submit(
+            self._esc.call(
+                "submit",
                 job_id, self.pact(j.pact_id).as_tuple(), deliverable_hash, uri
             )
         )
@@ -501,144 +817,259 @@ class Pactbond:
     def open_job(
         self, pact_id: int, agent: str, value: int, expected_versions: tuple[int, int] | None = None
     ) -> int:
-        """Buyer: open and fund a job (value + the pact's fee); returns the job id."""
-        _positive(value, "value")
-        t = self.pact(pact_id)
-        me = self._sender().address
-        agent = to_checksum_address(agent)
-        if agent == me:
-            raise InvalidInputError("the buyer cannot be the agent")
-        cv, av = expected_versions or (
-            self.current_version(t.committee_id),
-            self.current_version(t.appeal_committee_id),
-        )
-        r = self.roster(cv)
-        if len(r.active) < r.threshold:
-            raise error_for_reason(
-                "escrow: committee quorum unavailable",
-                f"{len(r.active)} active members, threshold {r.threshold}",
-            )
-        if not money.committee_bound(value, t, len(r.active), r.threshold, r.penalty):
-            raise error_for_reason(
-                "escrow: value above committee stake",
-                "lower the value: the committee's reserved stake must cover it",
-            )
+        """Buyer: open and fund a job (value + the pact's fee; ERC-20: approve first, or use
+        open_with_permit). `expected_versions` (committee, appeal committee) are the versions
+        the buyer reviewed; stale ones raise CommitteeChangedError. Returns the job id."""
+        t, cv, av = self._check_open(pact_id, agent, value, expected_versions)
         total = value + t.evaluator_fee
-        if t.asset != ZERO_ADDRESS:
-            self._need_allowance(t.asset, total)
+        self._need_funds(t.asset, total)
         receipt = self.transact(
-            self.escrow.functions.open(t.as_tuple(), pact_id, agent, value, cv, av),
+            self._esc.call("open", t.as_tuple(), pact_id, _addr(agent, "agent"), value, cv,
+                                       av),
             value=total if t.asset == ZERO_ADDRESS else 0,
         )
         return int(self._events(receipt, "JobOpened")[0]["args"]["job_id"])
 
-    def cancel(self, job_id: int) -> TxReceipt:
-        """Buyer any time before acceptance; anyone after the accept deadline."""
-        j = self._job_in(job_id, JobState.OPEN, "escrow: not open")
-        return self.transact(self.escrow.functions.cancel(job_id, self.pact(j.pact_id).as_tuple()))
+    def open_with_permit(
+        self,
+        pact_id: int,
+        agent: str,
+        value: int,
+        expected_versions: tuple[int, int] | None = None,
+        permit_deadline: int | None = None,
+    ) -> int:
+        """Buyer: open a job on an ERC-20 pact with an EIP-2612 permit for value + fee signed
+        by the wallet (typed data) and sent in the same call: no approve transaction.
+        Returns the job id."""
+        t = self.pact(pact_id)
+        if t.asset == ZERO_ADDRESS:
+            _refuse("escrow: permit needs a token", "an ETH pact takes open_job")
+        t, cv, av = self._check_open(pact_id, agent, value, expected_versions)
+        total = value + t.evaluator_fee
+        self._need_funds(t.asset, total, permit=True)
+        deadline = permit_deadline if permit_deadline is not None else self.now() + 3600
+        sig = self._sender().sign_typed_data(self.permit_typed_data(t.asset, total, deadline))
+        r, s, v = sig[:32], sig[32:64], sig[64]
+        receipt = self.transact(
+            self._esc.call("open_with_permit",
+                t.as_tuple(), pact_id, _addr(agent, "agent"), value, cv, av, deadline, v, r, s
+            )
+        )
+        return int(self._events(receipt, "JobOpened")[0]["args"]["job_id"])
 
-    def challenge(self, job_id: int, expected_score: int) -> TxReceipt:
-        """Buyer or agent: challenge the round-0 verdict, paying the challenge bond."""
+    def permit_typed_data(self, asset: str, amount: int, deadline: int) -> dict[str, Any]:
+        """The EIP-2612 Permit (owner: the wallet, spender: the escrow) as typed data. Refuses
+        a token whose permit domain is not the standard one it can rebuild."""
+        tok = self._token(asset)
+        owner = self.address
+        try:
+            name = tok.read("name")
+            nonce = tok.read("nonces", owner)
+            separator = bytes(tok.read("DOMAIN_SEPARATOR"))
+        except Exception:
+            _refuse("token: permit unsupported", f"{asset} has no EIP-2612 permit: approve")
+        try:
+            version = str(tok.read("version"))
+        except Exception:
+            version = "1"
+        domain = {"name": name, "version": version, "chainId": self.chain_id,
+                  "verifyingContract": tok.address}
+        doc: dict[str, Any] = {
+            "types": {
+                "EIP712Domain": eip712.DOMAIN_FIELDS,
+                "Permit": [
+                    {"name": "owner", "type": "address"},
+                    {"name": "spender", "type": "address"},
+                    {"name": "value", "type": "uint256"},
+                    {"name": "nonce", "type": "uint256"},
+                    {"name": "deadline", "type": "uint256"},
+                ],
+            },
+            "primaryType": "Permit",
+            "domain": domain,
+            "message": {"owner": owner, "spender": self.escrow.address, "value": amount,
+                        "nonce": nonce, "deadline": deadline},
+        }
+        if encode_typed_data(full_message=doc).header != separator:
+            _refuse("token: permit unsupported",
+                    f"{asset}'s permit domain is not the standard one: approve instead")
+        return doc
+
+    def approve(self, asset: str, amount: int) -> TxReceipt:
+        """Buyer, agent or evaluator: allow the escrow to pull `amount` of an ERC-20."""
+        if _int(amount, "amount") < 0:
+            raise InvalidInputError("an allowance is >= 0")
+        return self.transact(self._token(asset).call("approve", self.escrow.address, amount))
+
+    def cancel(self, job_id: int) -> TxReceipt:
+        """Buyer any time before acceptance; anyone after the accept deadline. Refunds value
+        and fee to the buyer (a credit)."""
+        j = self._job_in(job_id, JobState.OPEN, "escrow: not open")
+        if self.address != j.buyer and self.next_block_time() <= j.deadline:
+            _refuse("escrow: accept window open",
+                    f"only the buyer may cancel before {j.deadline}")
+        return self.transact(self._esc.call("cancel", job_id, self.pact(j.pact_id).as_tuple()))
+
+    def challenge(self, job_id: int, expected_score: int | None = None) -> TxReceipt:
+        """Buyer or agent: challenge the round-0 verdict after round-0 close until the
+        challenge deadline, paying the challenge bond (ERC-20: approve it first).
+        `expected_score` defaults to the round-0 median read now."""
         j = self._job_in(job_id, JobState.VERDICT, "escrow: no verdict to challenge")
         t = self.pact(j.pact_id)
+        if t.challenge_window == 0:
+            _refuse("escrow: pact has no challenges")
+        at = self.next_block_time()
+        if at <= j.round0_close:
+            _refuse("escrow: round 0 open", f"round 0 closes at {j.round0_close}")
+        if at > j.round0_close + t.challenge_window:
+            _refuse("escrow: challenge window closed",
+                    f"the challenge deadline was {j.round0_close + t.challenge_window}")
+        if self.address not in (j.buyer, j.agent):
+            _refuse("escrow: not a party")
+        s0 = money.median(list(j.round0.values()))
+        if expected_score is not None and _int(expected_score, "expected_score") != s0:
+            _refuse("escrow: score changed", f"the round-0 score is {s0}, not {expected_score}")
+        self._need_funds(t.asset, t.challenge_bond)
         return self.transact(
-            self.escrow.functions.challenge(job_id, t.as_tuple(), expected_score),
+            self._esc.call("challenge", job_id, t.as_tuple(), s0),
             value=t.challenge_bond if t.asset == ZERO_ADDRESS else 0,
         )
 
-    def approve(self, asset: str, amount: int) -> TxReceipt:
-        """Approve the escrow to pull `amount` of an ERC-20."""
-        token = self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
-        return self.transact(token.functions.approve(self.escrow.address, amount))
-
-    def _need_allowance(self, asset: str, amount: int) -> None:
-        token = self.w3.eth.contract(address=to_checksum_address(asset), abi=_ERC20_ABI)
-        have = token.functions.allowance(self._sender().address, self.escrow.address).call()
-        if have < amount:
-            raise InsufficientFundsError(
-                "escrow: token transfer failed", f"allowance {have} < {amount}: call approve first"
-            )
-
     # -- evaluator -------------------------------------------------------------------------
     def accept_version(self, version_id: int) -> TxReceipt:
-        return self.transact(self.registry.functions.accept_version(version_id))
+        """Evaluator: consent to serve in a committee version (and answer with its stake)."""
+        me = self.address
+        idx = int(self._reg.read("member_index", version_id, me))
+        if idx == 0:
+            _refuse("committee: not listed", f"{me} is not listed in version {version_id}")
+        if int(self._reg.read("accepted_mask", version_id)) >> (idx - 1) & 1:
+            _refuse("committee: already accepted")
+        return self.transact(self._reg.call("accept_version", version_id))
+
+    def stake_evaluator(self, amount: int, asset: str = ZERO_ADDRESS) -> TxReceipt:
+        """Evaluator: deposit evaluator stake (leaves only after the cooldown)."""
+        return self.stake(amount, asset, evaluator=True)
 
     def request_unstake(self, amount: int, asset: str = ZERO_ADDRESS) -> TxReceipt:
-        _positive(amount, "amount")
-        return self.transact(self.escrow.functions.request_unstake(asset, amount))
+        """Evaluator: start the cooldown for unreserved evaluator stake."""
+        amount = _amount(amount, "amount", "stake: zero amount")
+        s = self.evaluator_stake(self.address, asset)
+        if amount + s.reserved > s.unlocked:
+            _refuse("stake: exceeds unreserved stake",
+                    f"unreserved stake outside pending withdrawal is {s.unlocked - s.reserved}")
+        return self.transact(self._esc.call("request_unstake", asset, amount))
 
     def withdraw_evaluator_stake(
         self, asset: str = ZERO_ADDRESS, to: str | None = None
     ) -> TxReceipt:
+        """Evaluator: withdraw the pending evaluator stake once the cooldown is over."""
+        s = self.evaluator_stake(self.address, asset)
+        if s.pending == 0:
+            _refuse("stake: nothing pending")
+        if self.next_block_time() < s.unlock_at:
+            _refuse("stake: cooldown not over", f"the stake unlocks at {s.unlock_at}")
         return self.transact(
-            self.escrow.functions.withdraw_evaluator_stake(asset, to or self._sender().address)
+            self._esc.call("withdraw_evaluator_stake", asset, self._to(to, "stake"))
         )
 
     def revoke_key(self) -> TxReceipt:
-        return self.transact(self.registry.functions.revoke_key())
+        """Evaluator: revoke its own key at once (votes posted afterwards are refused)."""
+        if self._reg.read("revoked", self.address):
+            _refuse("committee: already revoked")
+        return self.transact(self._reg.call("revoke_key"))
 
     # -- keeper (anyone) -------------------------------------------------------------------
-    def settle(self, job_id: int, votes: Sequence[Sequence[Any]]) -> TxReceipt:
-        """Post round-0 votes; the call reaching the threshold records the verdict."""
-        if not votes:
-            raise InvalidInputError("no votes to post")
-        j = self.job(job_id)
-        return self.transact(
-            self.escrow.functions.settle(
-                job_id, self.pact(j.pact_id).as_tuple(), [tuple(v) for v in votes]
-            )
-        )
+    def settle(self, job_id: int, votes: Sequence[SignedVote | Sequence[Any]]) -> TxReceipt:
+        """Keeper: post round-0 votes (one or many; adding votes is the same call). The call
+        reaching the threshold records the verdict; the one closing round 0 with a zero
+        challenge window settles the job."""
+        return self._post_votes(job_id, votes, 0)
 
-    def appeal(self, job_id: int, votes: Sequence[Sequence[Any]]) -> TxReceipt:
-        """Post round-1 (appeal) votes."""
-        if not votes:
-            raise InvalidInputError("no votes to post")
-        j = self._job_in(job_id, JobState.CHALLENGED, "vote: job not in appeal")
-        return self.transact(
-            self.escrow.functions.appeal(
-                job_id, self.pact(j.pact_id).as_tuple(), [tuple(v) for v in votes]
+    add_votes = settle
+
+    def appeal(self, job_id: int, votes: Sequence[SignedVote | Sequence[Any]]) -> TxReceipt:
+        """Keeper: post round-1 (appeal) votes of a challenged job."""
+        return self._post_votes(job_id, votes, 1)
+
+    def settle_batch(
+        self, pact_id: int, round_: int, batches: Sequence[SignedVoteBatch]
+    ) -> TxReceipt:
+        """Keeper: post the votes of many jobs of one pact for one round, one signed
+        VoteBatch per member (items grouped by job, as the contract requires)."""
+        if not batches:
+            _refuse("vote: no votes")
+        if round_ not in (0, 1):
+            _refuse("vote: bad round")
+        t = self.pact(pact_id)
+        if len({b.member for b in batches}) != len(batches):
+            raise InvalidInputError("one batch per member per call")
+        if len(batches) > MAX_MEMBERS:
+            raise InvalidInputError(f"at most {MAX_MEMBERS} batch signatures per call")
+        jobs = self._check_batches(batches, round_, pact_id)
+        by_member = [b.items() for b in batches]
+        items = [m[jid] for jid in jobs for m in by_member if jid in m]
+        if len(items) > MAX_BATCH:
+            raise InvalidInputError(
+                f"{len(items)} votes: at most {MAX_BATCH} per call, split the jobs"
             )
-        )
+        return self.transact(self._esc.call("settle_batch",
+            pact_id, t.as_tuple(), round_, items, [b.signature_tuple() for b in batches]
+        ))
 
     def finalize(self, job_id: int) -> TxReceipt:
+        """Keeper: settle a job with a verdict after its challenge deadline."""
         j = self._job_in(job_id, JobState.VERDICT, "escrow: no verdict")
-        return self.transact(
-            self.escrow.functions.finalize(job_id, self.pact(j.pact_id).as_tuple())
-        )
+        t = self.pact(j.pact_id)
+        if self.next_block_time() <= j.round0_close + t.challenge_window:
+            _refuse("escrow: challenge window open",
+                    f"finalize after {j.round0_close + t.challenge_window}")
+        return self.transact(self._esc.call("finalize", job_id, t.as_tuple()))
 
     def expire(self, job_id: int) -> TxReceipt:
+        """Keeper: expire an ACCEPTED job after its work deadline (no delivery) or a SUBMITTED
+        one without a verdict after its evaluation deadline (evaluator silence)."""
         j = self.job(job_id)
+        at = self.next_block_time()
+        if j.state == JobState.ACCEPTED and at <= j.deadline:
+            _refuse("escrow: work window open", f"expire after {j.deadline}")
         if j.state not in (JobState.ACCEPTED, JobState.SUBMITTED):
-            raise WrongStateError("escrow: not expirable", f"job {job_id} is {j.state.name}")
-        return self.transact(self.escrow.functions.expire(job_id, self.pact(j.pact_id).as_tuple()))
+            _refuse("escrow: not expirable", f"job {job_id} is {j.state.name}")
+        if j.state == JobState.SUBMITTED and at <= j.deadline:
+            _refuse("escrow: evaluation window open", f"expire after {j.deadline}")
+        return self.transact(self._esc.call("expire", job_id, self.pact(j.pact_id).as_tuple()))
 
     def resolve(self, job_id: int) -> TxReceipt:
+        """Keeper: resolve a challenged job after the appeal deadline, or once every active
+        appeal member has voted and the appeal threshold is met."""
         j = self._job_in(job_id, JobState.CHALLENGED, "escrow: not challenged")
-        return self.transact(self.escrow.functions.resolve(job_id, self.pact(j.pact_id).as_tuple()))
+        if self.next_block_time() <= j.deadline:
+            ar = self.roster(j.appeal_version)
+            voted = {ar.members[i] for i in j.round1}
+            if len(voted) < ar.threshold or set(ar.active) - voted:
+                _refuse("escrow: appeal open", f"wait until after {j.deadline}")
+        return self.transact(self._esc.call("resolve", job_id, self.pact(j.pact_id).as_tuple()))
 
     # -- everyone --------------------------------------------------------------------------
     def withdraw(self, asset: str = ZERO_ADDRESS, to: str | None = None) -> int:
-        """Withdraw every credit held in `asset`; returns the amount."""
-        me = self._sender().address
+        """Anyone: withdraw every credit held in `asset`; returns the amount."""
+        me = self.address
         amount = self.credit(me, asset)
         if amount == 0:
-            raise InsufficientFundsError(
-                "escrow: nothing to withdraw", f"{me} has no credit in {asset}"
-            )
-        self.transact(self.escrow.functions.withdraw(asset, to or me))
+            _refuse("escrow: nothing to withdraw", f"{me} has no credit in {asset}")
+        self.transact(self._esc.call("withdraw", asset, self._to(to, "escrow")))
         return amount
 
-    # -- pact owner, committee admin, admin, guardian --------------------------------------
+    # -- pact owner ------------------------------------------------------------------------
     def create_pact(self, terms: PactTerms) -> int:
-        try:
-            self.registry.functions.check_pact(terms.as_tuple()).call()
-        except ContractLogicError as e:
-            raise self._error(e) from None
-        receipt = self.transact(self.escrow.functions.create_pact(terms.as_tuple()))
+        """Pact owner: create an immutable pact (the registry's check_pact names a bad term
+        before anything is sent). Returns the pact id."""
+        self._read(self._reg, "check_pact", terms.as_tuple())
+        receipt = self.transact(self._esc.call("create_pact", terms.as_tuple()))
         pid = int(self._events(receipt, "PactCreated")[0]["args"]["pact_id"])
         self._terms[pid] = terms
         return pid
 
+    # -- committee admin -------------------------------------------------------------------
     def create_committee(
         self,
         members: Sequence[str],
@@ -648,14 +1079,20 @@ class Pactbond:
         asset: str = ZERO_ADDRESS,
         rotation_delay: int | None = None,
     ) -> int:
-        delay = (
-            rotation_delay
-            if rotation_delay is not None
-            else int(self.registry.functions.MIN_ROTATION_DELAY().call())
-        )
+        """Committee admin: create a committee (its first version in force at once; members
+        count once they accept it). Returns the committee id."""
+        if self.paused():
+            _refuse("escrow: paused")
+        if not self.asset_allowed(asset):
+            _refuse("committee: asset not allowed", "the owner must set_asset_allowed first")
+        least = int(self._reg.read("MIN_ROTATION_DELAY"))
+        delay = rotation_delay if rotation_delay is not None else least
+        if _int(delay, "rotation_delay") < least:
+            _refuse("committee: rotation delay too short", f"at least {least} s")
+        listed = self._check_version(members, threshold, evaluator_bond, evaluator_penalty)
         receipt = self.transact(
-            self.registry.functions.create_committee(
-                asset, delay, list(members), threshold, evaluator_bond, evaluator_penalty
+            self._reg.call("create_committee",
+                asset, delay, listed, threshold, evaluator_bond, evaluator_penalty
             )
         )
         ev = self.registry.events.CommitteeCreated().process_receipt(receipt, errors=DISCARD)
@@ -669,63 +1106,313 @@ class Pactbond:
         evaluator_bond: int,
         evaluator_penalty: int,
     ) -> int:
+        """Committee admin: rotate (propose the next version; in force after the rotation
+        delay, never for jobs already open). Returns the version id."""
+        self._need_admin(committee_id)
+        listed = self._check_version(members, threshold, evaluator_bond, evaluator_penalty)
         receipt = self.transact(
-            self.registry.functions.propose_version(
-                committee_id, list(members), threshold, evaluator_bond, evaluator_penalty
+            self._reg.call("propose_version",
+                committee_id, listed, threshold, evaluator_bond, evaluator_penalty
             )
         )
         ev = self.registry.events.VersionProposed().process_receipt(receipt, errors=DISCARD)
         return int(ev[0]["args"]["version_id"])
 
+    rotate = propose_version
+
     def approve_pact(self, committee_id: int, pact_id: int) -> TxReceipt:
+        """Committee admin: let a pact name this committee (or appeal committee)."""
+        self._need_admin(committee_id)
+        t = self.pact(pact_id)
+        if committee_id not in (t.committee_id, t.appeal_committee_id):
+            _refuse("committee: pact does not name it",
+                    f"pact {pact_id} names committees {t.committee_id}, {t.appeal_committee_id}")
         return self.transact(
-            self.registry.functions.approve_pact(
-                committee_id, pact_id, self.pact(pact_id).as_tuple()
-            )
+            self._reg.call("approve_pact", committee_id, pact_id, t.as_tuple())
         )
 
-    def set_paused(self, paused: bool) -> TxReceipt:
-        return self.transact(self.registry.functions.set_paused(paused))
+    # -- deployment owner ------------------------------------------------------------------
+    def set_asset_allowed(self, asset: str, allowed: bool) -> TxReceipt:
+        """Owner: allow or refuse an ERC-20 for new pacts and committees."""
+        self._need_owner()
+        if not self.w3.eth.get_code(_addr(asset, "asset")):
+            _refuse("admin: asset has no code", f"{asset} is not a contract")
+        return self.transact(self._reg.call("set_asset_allowed", asset, allowed))
 
     def set_guardian(self, guardian: str) -> TxReceipt:
-        return self.transact(self.registry.functions.set_guardian(guardian))
+        """Owner: set the guardian (who may pause)."""
+        self._need_owner()
+        return self.transact(self._reg.call("set_guardian", _addr(guardian, "guardian")))
 
-    def set_asset_allowed(self, asset: str, allowed: bool) -> TxReceipt:
-        return self.transact(self.registry.functions.set_asset_allowed(asset, allowed))
+    def transfer_ownership(self, new_owner: str) -> TxReceipt:
+        """Owner: start a two-step ownership transfer (the new owner accepts)."""
+        self._need_owner()
+        return self.transact(
+            self._reg.call("transfer_ownership", _addr(new_owner, "new_owner"))
+        )
 
-    # -- helpers ---------------------------------------------------------------------------
+    def accept_ownership(self) -> TxReceipt:
+        """Pending owner: complete the ownership transfer."""
+        if self._reg.read("pending_owner") != self.address:
+            _refuse("admin: not pending owner")
+        return self.transact(self._reg.call("accept_ownership"))
+
+    # -- guardian --------------------------------------------------------------------------
+    def set_paused(self, paused: bool) -> TxReceipt:
+        """Guardian (or owner): pause or unpause open, accept and creation."""
+        if self.address not in (self.guardian(), self.owner()):
+            _refuse("admin: not guardian")
+        return self.transact(self._reg.call("set_paused", paused))
+
+    # -- checks ----------------------------------------------------------------------------
     def _job_in(self, job_id: int, state: JobState, reason: str) -> Job:
         j = self.job(job_id)
         if j.state != state:
-            raise WrongStateError(reason, f"job {job_id} is {j.state.name}, not {state.name}")
+            _refuse(reason, f"job {job_id} is {j.state.name}, not {state.name}")
         return j
 
+    def _to(self, to: str | None, module: str) -> str:
+        if to is None:
+            return self.address
+        if int(_addr(to, "to"), 16) == 0:
+            _refuse(f"{module}: zero recipient")
+        return _addr(to, "to")
 
-def _positive(x: int, name: str) -> None:
-    if not isinstance(x, int) or isinstance(x, bool) or x <= 0:
-        raise InvalidInputError(f"{name} must be a positive integer amount in wei, got {x!r}")
+    def _need_owner(self) -> None:
+        if self.address != self.owner():
+            _refuse("admin: not owner")
+
+    def _need_admin(self, committee_id: int) -> None:
+        admin = self._reg.read("committees", committee_id)[0]
+        if admin != self.address:
+            _refuse("committee: not admin", f"committee {committee_id}'s admin is {admin}")
+
+    @staticmethod
+    def _check_version(
+        members: Sequence[str], threshold: int, bond: int, penalty: int
+    ) -> list[str]:
+        listed: list[str] = [_addr(m, "member") for m in members]
+        if not 1 <= _int(threshold, "threshold") <= len(listed):
+            _refuse("committee: threshold out of range",
+                    f"1 <= threshold <= {len(listed)} members")
+        if len(listed) > MAX_MEMBERS:
+            raise InvalidInputError(f"at most {MAX_MEMBERS} members")
+        if _int(penalty, "evaluator_penalty") > _int(bond, "evaluator_bond") or penalty < 0:
+            _refuse("committee: penalty above bond")
+        if bond >= U128:
+            _refuse("committee: bond too large")
+        if ZERO_ADDRESS in listed:
+            _refuse("committee: zero member")
+        if len(set(listed)) != len(listed):
+            _refuse("committee: duplicate member")
+        return listed
+
+    def _need_funds(self, asset: str, amount: int, permit: bool = False) -> None:
+        """The sender holds `amount` (ETH: plus gas is the node's check) and, for a token,
+        has allowed the escrow to pull it (unless a permit comes with the call)."""
+        me = self.address
+        have = self.balance(me, asset)
+        if have < amount:
+            if asset == ZERO_ADDRESS:
+                _refuse("insufficient funds", f"balance {have} < {amount} wei")
+            _refuse("escrow: token transfer failed", f"token balance {have} < {amount}")
+        if asset != ZERO_ADDRESS and not permit:
+            allowed = self.allowance(me, asset)
+            if allowed < amount:
+                _refuse("escrow: token transfer failed",
+                        f"allowance {allowed} < {amount}: call approve (or open_with_permit)")
+
+    def _check_open(
+        self, pact_id: int, agent: str, value: int, expected: tuple[int, int] | None
+    ) -> tuple[PactTerms, int, int]:
+        """The contract's open checks, in its order."""
+        t = self.pact(pact_id)
+        value = _amount(value, "value", "escrow: zero value")
+        if value + t.evaluator_fee >= U128:
+            _refuse("escrow: value too large")
+        agent = _addr(agent, "agent")
+        me = self.address
+        if int(agent, 16) == 0:
+            _refuse("escrow: zero agent")
+        if agent == me:
+            _refuse("escrow: buyer is agent")
+        if self.paused():
+            _refuse("escrow: paused")
+        if not (self._reg.read("approved", t.committee_id, pact_id)
+                and self._reg.read("approved", t.appeal_committee_id, pact_id)):
+            _refuse("escrow: pact not approved")
+        current = (self.current_version(t.committee_id),
+                   self.current_version(t.appeal_committee_id))
+        if expected is not None and tuple(expected) != current:
+            _refuse("escrow: committee changed",
+                    f"expected versions {tuple(expected)}, current {current}: review and retry")
+        cv, av = current
+        r, ar = self.roster(cv), self.roster(av)
+        for party in (me, agent):
+            if party in r.members or party in ar.members:
+                _refuse("escrow: party is evaluator", f"{party} is listed in a committee")
+        if ar.threshold < r.threshold:
+            _refuse("escrow: appeal threshold low")
+        if set(r.members) & set(ar.members):
+            _refuse("escrow: committees overlap")
+        if len(ar.active) < ar.threshold:
+            _refuse("escrow: appeal quorum unavailable",
+                    f"{len(ar.active)} active appeal members, threshold {ar.threshold}")
+        for m in r.active:
+            s = self.evaluator_stake(m, t.asset)
+            if s.unlocked < r.bond:
+                _refuse("escrow: member stake below bond",
+                        f"{m} holds {s.unlocked} outside pending withdrawal, bond {r.bond}")
+            if s.unlocked - s.reserved < r.penalty:
+                _refuse("escrow: member stake reserved",
+                        f"{m} has {s.unlocked - s.reserved} unreserved, penalty {r.penalty}")
+        if len(r.active) < r.threshold:
+            _refuse("escrow: committee quorum unavailable",
+                    f"{len(r.active)} active members, threshold {r.threshold}")
+        if not money.committee_bound(value, t, len(r.active), r.threshold, r.penalty):
+            bound = (len(r.active) - r.threshold + 1) * r.penalty
+            _refuse("escrow: value above committee stake",
+                    f"value + fee + slash = {value + t.evaluator_fee + money.slashed(t, value)}"
+                    f" > {bound}: lower the value")
+        return t, cv, av
+
+    # -- vote checks -----------------------------------------------------------------------
+    @staticmethod
+    def _check_vote_state(j: Job, round_: int) -> None:
+        if round_ == 0 and j.state not in (JobState.SUBMITTED, JobState.VERDICT):
+            _refuse("vote: job not in evaluation", f"job {j.id} is {j.state.name}")
+        if round_ == 1 and j.state != JobState.CHALLENGED:
+            _refuse("vote: job not in appeal", f"job {j.id} is {j.state.name}")
+        if round_ not in (0, 1):
+            _refuse("vote: bad round")
+
+    def _check_fields(self, j: Job, v: Vote, reason: str) -> None:
+        """The contract hashes the job's own deliverable and spec: a vote naming others fails
+        as a bad signature (single votes) or a bad proof (batches)."""
+        spec = self.pact(j.pact_id).spec_hash
+        if v.deliverable_hash != j.deliverable_hash or v.spec_hash != spec:
+            _refuse(reason, f"the vote names another deliverable or spec than job {j.id}")
+
+    def _check_counts(
+        self, j: Job, r: Roster, round_: int, member: str, deadline: int,
+        seen: set[tuple[int, int]], at: int,
+    ) -> None:
+        """The contract's counting rules for one vote, in its order."""
+        self._check_vote_state(j, round_)
+        if at > min(deadline, j.deadline):
+            _refuse("vote: deadline passed", f"votes count until {min(deadline, j.deadline)}")
+        i = r.index(member)
+        if round_ == 0:
+            if j.round0_close != j.deadline:
+                _refuse("vote: round closed")
+            if i is None or not j.reserved >> i & 1:
+                _refuse("vote: member not reserved", f"{member} was not reserved for job {j.id}")
+        elif i is None or r.members[i] not in r.accepted:
+            _refuse("vote: not an appeal member", f"{member} did not accept version {r.version_id}")
+        if r.members[i] not in r.active:
+            _refuse("vote: key revoked", f"{member} revoked its key")
+        if round_ == 1:
+            s = self.evaluator_stake(member, self.pact(j.pact_id).asset)
+            if s.unlocked < r.bond:
+                _refuse("vote: member stake below bond", f"{member} holds {s.unlocked} < {r.bond}")
+        if i in (j.round1 if round_ else j.round0) or (j.id, i) in seen:
+            _refuse("vote: duplicate vote", f"{member} already voted on job {j.id}")
+        seen.add((j.id, i))
+
+    def _check_signature(self, member: str, digest: bytes, signature: bytes) -> None:
+        """ecrecover rules first (65 bytes, v in {27, 28}, low s, the member); else, for a
+        member with code, the contract's own check (ERC-1271)."""
+        if len(signature) > MAX_SIG_LEN:
+            _refuse("vote: bad signature", f"at most {MAX_SIG_LEN} signature bytes")
+        try:
+            eip712.verify(digest, signature, member)
+            return
+        except InvalidSignatureError as e:
+            detail = str(e)
+        if self.w3.eth.get_code(_addr(member, "member")) and (
+            self._esc.read("is_valid_signature", member, digest, signature)
+        ):
+            return
+        _refuse("vote: bad signature", detail)
+
+    def _signed(self, j: Job, vote: SignedVote | Sequence[Any], round_: int) -> SignedVote:
+        if isinstance(vote, SignedVote):
+            if vote.vote.job_id != j.id or vote.vote.round != round_:
+                raise InvalidInputError(
+                    f"a vote for job {vote.vote.job_id} round {vote.vote.round} posted as job "
+                    f"{j.id} round {round_}"
+                )
+            return vote
+        member, score, evidence, deadline, sig = vote
+        return SignedVote(
+            vote=Vote(job_id=j.id, deliverable_hash=j.deliverable_hash,
+                      spec_hash=self.pact(j.pact_id).spec_hash, score_bps=_vote_score(score),
+                      evidence_hash=evidence, round=round_, deadline=deadline),
+            member=member, signature=bytes(sig),
+        )
+
+    def _post_votes(
+        self, job_id: int, votes: Sequence[SignedVote | Sequence[Any]], round_: int
+    ) -> TxReceipt:
+        if not votes:
+            _refuse("vote: no votes")
+        if len(votes) > MAX_MEMBERS:
+            raise InvalidInputError(f"at most {MAX_MEMBERS} votes per call")
+        j = self.job(job_id)
+        signed = [self._signed(j, v, round_) for v in votes]
+        r = self.roster(j.appeal_version if round_ else j.committee_version)
+        at, seen, domain = self.next_block_time(), set[tuple[int, int]](), self.domain()
+        for sv in signed:
+            self._check_fields(j, sv.vote, "vote: bad signature")
+            self._check_counts(j, r, round_, sv.member, sv.vote.deadline, seen, at)
+            self._check_signature(
+                sv.member, eip712.digest(domain, eip712.vote_struct_hash(sv.vote)), sv.signature
+            )
+        t = self.pact(j.pact_id).as_tuple()
+        return self.transact(self._esc.call("appeal" if round_ else "settle", job_id, t,
+                                            [sv.as_tuple() for sv in signed]))
+
+    def _check_batches(
+        self, batches: Sequence[SignedVoteBatch], round_: int, pact_id: int | None = None
+    ) -> list[int]:
+        """Batch signatures, then every item under the single-vote rules; returns the job ids
+        in the order their items go."""
+        domain = self.domain()
+        for b in batches:
+            d = eip712.digest(domain, eip712.batch_struct_hash(b.batch.root, round_,
+                                                                b.batch.deadline))
+            self._check_signature(b.member, d, b.signature)
+        jobs: dict[int, Job] = {}
+        rosters: dict[int, Roster] = {}
+        seen: set[tuple[int, int]] = set()
+        at = self.next_block_time()
+        for b in batches:
+            for v in b.batch.votes:
+                if v.job_id not in jobs:
+                    jobs[v.job_id] = self.job(v.job_id)
+                j = jobs[v.job_id]
+                if pact_id is not None and j.pact_id != pact_id:
+                    _refuse("vote: job of another pact", f"job {j.id} is of pact {j.pact_id}")
+                self._check_fields(j, v, "vote: bad proof")
+                vid = j.appeal_version if round_ else j.committee_version
+                if vid not in rosters:
+                    rosters[vid] = self.roster(vid)
+                self._check_counts(j, rosters[vid], round_, b.member, v.deadline, seen, at)
+        return list(jobs)
 
 
-_ERC20_ABI: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "name": "approve",
-        "stateMutability": "nonpayable",
-        "inputs": [{"name": "spender", "type": "address"}, {"name": "amount", "type": "uint256"}],
-        "outputs": [{"name": "", "type": "bool"}],
-    },
-    {
-        "type": "function",
-        "name": "allowance",
-        "stateMutability": "view",
-        "inputs": [{"name": "owner", "type": "address"}, {"name": "spender", "type": "address"}],
-        "outputs": [{"name": "", "type": "uint256"}],
-    },
-    {
-        "type": "function",
-        "name": "decimals",
-        "stateMutability": "view",
-        "inputs": [],
-        "outputs": [{"name": "", "type": "uint8"}],
-    },
+ERC20_ABI: list[dict[str, Any]] = [
+    {"type": "function", "name": name, "stateMutability": mut,
+     "inputs": [{"name": f"a{i}", "type": t} for i, t in enumerate(ins)],
+     "outputs": [{"name": "", "type": out}]}
+    for name, mut, ins, out in [
+        ("approve", "nonpayable", ["address", "uint256"], "bool"),
+        ("allowance", "view", ["address", "address"], "uint256"),
+        ("balanceOf", "view", ["address"], "uint256"),
+        ("decimals", "view", [], "uint8"),
+        ("name", "view", [], "string"),
+        ("version", "view", [], "string"),
+        ("nonces", "view", ["address"], "uint256"),
+        ("DOMAIN_SEPARATOR", "view", [], "bytes32"),
+    ]
 ]

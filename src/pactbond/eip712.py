@@ -29,6 +29,12 @@ DOMAIN_TYPEHASH = keccak(DOMAIN_TYPE.encode())
 VOTE_TYPEHASH = keccak(VOTE_TYPE.encode())
 VOTE_BATCH_TYPEHASH = keccak(VOTE_BATCH_TYPE.encode())
 NAME, VERSION = "pactbond", "1"
+DOMAIN_FIELDS: list[dict[str, str]] = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
 
 
 def _u(x: int) -> bytes:
@@ -61,12 +67,7 @@ def typed_data(v: Vote, chain_id: int, verifying_contract: str) -> dict[str, obj
     """The vote as an EIP-712 typed-data document (for wallets and eth-account)."""
     return {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": DOMAIN_FIELDS,
             "Vote": [
                 {"name": "jobId", "type": "uint256"},
                 {"name": "deliverableHash", "type": "bytes32"},

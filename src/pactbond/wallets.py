@@ -1,12 +1,14 @@
-"""Wallets that sign pactbond transactions and votes: a raw key or an encrypted keystore.
+"""Wallets that sign pactbond transactions, votes and permits: a raw key, an encrypted keystore,
+or an ape account (a hardware wallet, a keyfile account...) behind the `ape` extra.
 
 Secrets stay inside the wallet object: its repr shows only the address, errors never carry the
-key or the password, and nothing here logs.
+key or the password (nor chain an exception that does), and nothing here logs.
 """
 
 from __future__ import annotations
 
 import getpass
+import importlib
 import json
 import os
 import stat
@@ -14,7 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
+from eth_hash.auto import keccak
 
 from pactbond import eip712
 from pactbond.errors import WalletError
@@ -26,9 +30,32 @@ class Wallet(Protocol):
     @property
     def address(self) -> str: ...
 
-    def sign_transaction(self, tx: dict[str, Any]) -> bytes: ...
+    def sign_transaction(self, tx: dict[str, Any]) -> bytes:
+        """The raw signed transaction for a web3 transaction dict."""
+        ...
 
-    def sign_digest(self, digest: bytes) -> bytes: ...
+    def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
+        """An EIP-712 signature (r || s || v, v in {27, 28}, low s) of a typed-data document."""
+        ...
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """A signature of a raw 32-byte digest (not every wallet allows it)."""
+        ...
+
+
+def typed_data_digest(typed_data: dict[str, Any]) -> bytes:
+    """The EIP-712 digest of a typed-data document (what a wallet signs)."""
+    m = encode_typed_data(full_message=typed_data)
+    return keccak(b"\x19" + m.version + m.header + m.body)
+
+
+def canonical_signature(r: int, s: int, v: int) -> bytes:
+    """r || s || v with v in {27, 28} and s in the lower half (the contract refuses high s)."""
+    if v < 27:
+        v += 27
+    if s > eip712.HALF_N:
+        s, v = eip712.SECP256K1_N - s, 55 - v  # the twin: same signer, flipped parity
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big") + bytes([v])
 
 
 class KeyWallet:
@@ -40,9 +67,12 @@ class KeyWallet:
     @classmethod
     def from_key(cls, key: str | bytes) -> KeyWallet:
         try:
-            return cls(Account.from_key(key))
+            account = Account.from_key(key)
         except Exception:
-            raise WalletError("not a valid private key (expected 32 bytes of hex)") from None
+            account = None  # raised below, outside this block: no chained error holds the key
+        if account is None:
+            raise WalletError("not a valid private key (expected 32 bytes of hex)")
+        return cls(account)
 
     @classmethod
     def from_env(cls, var: str) -> KeyWallet:
@@ -77,12 +107,16 @@ class KeyWallet:
                 raise WalletError(f"environment variable {password_env} is not set")
         if password is None:
             password = getpass.getpass(f"password for {p.name}: ")
+        problem = ""
+        key = b""
         try:
             key = Account.decrypt(doc, password)
         except ValueError:
-            raise WalletError(f"wrong password for keystore {p}") from None
+            problem = f"wrong password for keystore {p}"
         except Exception as e:
-            raise WalletError(f"keystore {p} is malformed: {type(e).__name__}") from None
+            problem = f"keystore {p} is malformed: {type(e).__name__}"
+        if problem:
+            raise WalletError(problem)
         return cls(Account.from_key(key))
 
     @property
@@ -92,11 +126,16 @@ class KeyWallet:
     def sign_transaction(self, tx: dict[str, Any]) -> bytes:
         return bytes(self._account.sign_transaction(tx).raw_transaction)
 
+    def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
+        return self.sign_digest(typed_data_digest(typed_data))
+
     def sign_digest(self, digest: bytes) -> bytes:
         return eip712.sign_digest(bytes(self._account.key), digest)
 
     def __repr__(self) -> str:
         return f"KeyWallet({self.address})"
+
+    __str__ = __repr__
 
 
 def write_keystore(path: str | Path, key: bytes, password: str) -> Path:
@@ -107,3 +146,88 @@ def write_keystore(path: str | Path, key: bytes, password: str) -> Path:
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f)
     return p
+
+
+def _ape() -> Any:
+    """ape, imported only when an ape wallet is used (the `ape` extra)."""
+    try:
+        return importlib.import_module("ape")
+    except ImportError:
+        raise WalletError(
+            "ape accounts need the ape extra: install pactbond[ape]"
+        ) from None
+
+
+class ApeWallet:
+    """An ape account as a pactbond wallet: `ApeWallet.load("alias")` for an account ape
+    manages (keyfile, hardware wallet plugin...), or `ApeWallet(account)` for any ape account
+    object. Votes and permits go through `sign_message` on EIP-712 data, which every ape
+    account type supports; raw digests only where the account allows it."""
+
+    def __init__(self, account: Any) -> None:
+        self._account = account
+
+    @classmethod
+    def load(
+        cls, alias: str, password: str | None = None, password_env: str | None = None
+    ) -> ApeWallet:
+        """Load ape's account `alias`. A keyfile account given a password (or the environment
+        variable `password_env`) is unlocked to sign without prompting; otherwise ape prompts."""
+        ape = _ape()
+        try:
+            account = ape.accounts.load(alias)
+        except Exception:
+            account = None
+        if account is None:
+            raise WalletError(f"no ape account named {alias!r} (see `ape accounts list`)")
+        if password is None and password_env:
+            password = os.environ.get(password_env)
+            if password is None:
+                raise WalletError(f"environment variable {password_env} is not set")
+        if password is not None and hasattr(account, "set_autosign"):
+            ok = True
+            try:
+                account.set_autosign(True, passphrase=password)
+            except Exception:
+                ok = False
+            if not ok:
+                raise WalletError(f"cannot unlock ape account {alias!r}: wrong password?")
+        return cls(account)
+
+    @property
+    def address(self) -> str:
+        return str(self._account.address)
+
+    def sign_transaction(self, tx: dict[str, Any]) -> bytes:
+        ape = _ape()
+        fields = {k: v for k, v in tx.items() if k != "from"}
+        txn = ape.networks.ethereum.create_transaction(sender=self.address, **fields)
+        signed = self._account.sign_transaction(txn)
+        if signed is None or not getattr(signed, "signature", None):
+            raise WalletError(f"ape account {self.address} declined to sign the transaction")
+        return bytes(signed.serialize_transaction())
+
+    def sign_typed_data(self, typed_data: dict[str, Any]) -> bytes:
+        sig = self._account.sign_message(encode_typed_data(full_message=typed_data))
+        if sig is None:
+            raise WalletError(f"ape account {self.address} declined to sign the message")
+        return canonical_signature(int.from_bytes(sig.r, "big"), int.from_bytes(sig.s, "big"),
+                                   int(sig.v))
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        try:
+            sig = self._account.sign_raw_msghash(digest)
+        except Exception as e:
+            raise WalletError(
+                f"ape account {self.address} cannot sign a raw digest ({type(e).__name__}); "
+                "use typed data (votes and permits already do)"
+            ) from None
+        if sig is None:
+            raise WalletError(f"ape account {self.address} declined to sign the digest")
+        return canonical_signature(int.from_bytes(sig.r, "big"), int.from_bytes(sig.s, "big"),
+                                   int(sig.v))
+
+    def __repr__(self) -> str:
+        return f"ApeWallet({self.address})"
+
+    __str__ = __repr__

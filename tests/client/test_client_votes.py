@@ -1,0 +1,153 @@
+"""Votes and vote batches through the client: signing as EIP-712 typed data, verification under
+the contract's counting and signature rules, and settle_batch for both rounds."""
+
+from __future__ import annotations
+
+import pytest
+from eth_account import Account
+from eth_hash.auto import keccak
+
+from pactbond import JobState, eip712
+from pactbond.errors import InvalidInputError, InvalidSignatureError, VoteRejectedError
+from pactbond.votes import SignedVoteBatch, all_proofs
+from tests.client.conftest import E18, HOUR, deploy_mock, send
+from tests.client.test_client_errors import refused
+
+
+def test_sign_vote__typed_data__same_bytes_as_eth_account_and_contract_digest(world):
+    jid = world.job(world.pact(), E18)
+    e = world.evals[0]
+    vote = e.vote_for(jid, 7321, keccak(b"evidence"))
+    signed = e.sign_vote(vote)
+    doc = eip712.typed_data(vote, e.chain_id, e.escrow.address)
+    assert signed.signature == bytes(
+        Account.sign_typed_data(bytes(world.devnet.account(4).key), full_message=doc).signature)
+    digest = e._esc.read("vote_digest", jid, vote.deliverable_hash, vote.spec_hash,
+                         vote.score_bps, vote.evidence_hash, 0, vote.deadline)
+    assert digest == eip712.digest(e.domain(), eip712.vote_struct_hash(vote))
+    assert e._esc.read("is_valid_signature", e.address, digest, signed.signature) is True
+    e.verify_vote(signed)
+    world.keeper.settle(jid, world.votes(jid, [1, 2, 3]))
+
+
+def test_verify_vote__round1_rules__typed_refusals(world):
+    k = world.keeper
+    pid = world.pact(challenge_window=HOUR, appeal_window=HOUR)
+    jid = world.job(pid, E18)
+    with pytest.raises(VoteRejectedError, match="vote: job not in appeal"):
+        world.appeal[0].vote_for(jid, 5000, keccak(b"e"), round_=1)
+    k.settle(jid, world.votes(jid, [9000, 9000, 9000]))
+    world.warp(1)
+    world.buyer.challenge(jid, 9000)
+    assert k.job(jid).state == JobState.CHALLENGED
+    ok = world.votes(jid, [2000], round_=1)[0]
+    k.verify_vote(ok)
+    not_appeal = world.evals[0].sign_vote(ok.vote)
+    with pytest.raises(VoteRejectedError, match="vote: not an appeal member"):
+        k.verify_vote(not_appeal)
+    refused(k, VoteRejectedError, "vote: not an appeal member",
+            lambda: k.appeal(jid, [not_appeal]),
+            k._esc.call("appeal", jid, world.pacts[pid].as_tuple(), [not_appeal.as_tuple()]))
+    with pytest.raises(InvalidInputError):  # a round-1 vote posted as round 0
+        k.settle(jid, [ok])
+    world.warp(HOUR + 1)
+    with pytest.raises(VoteRejectedError, match="vote: deadline passed"):
+        k.verify_vote(ok)
+    k.resolve(jid)  # no round-1 quorum by the appeal deadline: s0 stands, the bond returns
+    assert k.job(jid).state == JobState.SETTLED
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 9, 17])
+def test_all_proofs__any_size__equal_eip712_merkle_proof(n):
+    leaves = [keccak(b"%d" % i) for i in range(n)]
+    assert all_proofs(leaves) == [eip712.merkle_proof(leaves, i) for i in range(n)]
+
+
+def batches_for(world, jids: list[int], scores: list[list[int]], round_: int):
+    members = world.appeal if round_ else world.evals
+    out = []
+    for k, m in enumerate(members):
+        votes = [(jid, s[k], keccak(b"batch %d %d" % (jid, k))) for jid, s in zip(jids, scores, strict=True)]
+        b = m.sign_batch(m.vote_batch(votes, round_))
+        m.verify_batch(b)
+        out.append(b)
+    return out
+
+
+def test_settle_batch__both_rounds__verdicts_appeals_resolved(world):
+    k = world.keeper
+    pid = world.pact(challenge_window=HOUR, appeal_window=HOUR, min_appeal_delta_bps=500,
+                     cap_initial=5 * E18)
+    jids = [world.job(pid, E18 + i) for i in range(3)]
+    r0 = [[9000, 8000, 7000], [6000, 6500, 7000], [3000, 2000, 1000]]
+    k.settle_batch(pid, 0, batches_for(world, jids, r0, 0))
+    assert [k.job(j).round0 for j in jids] == [dict(enumerate(s)) for s in r0]
+    assert [k.job(j).state for j in jids] == [JobState.VERDICT] * 3
+    world.warp(1)
+    world.buyer.challenge(jids[0])
+    world.agent.challenge(jids[2])
+    r1 = [[1000, 1500, 2000], [0, 0, 0], [9000, 9500, 10_000]]
+    appealed = [jids[0], jids[2]]
+    previews = [k.preview_appeal(j, r1[i * 2]) for i, j in enumerate(appealed)]
+    k.settle_batch(pid, 1, batches_for(world, appealed, [r1[0], r1[2]], 1))
+    assert [k.job(j).round1 for j in appealed] == [dict(enumerate(r1[0])), dict(enumerate(r1[2]))]
+    for j, p in zip(appealed, previews, strict=True):
+        k.resolve(j)
+        resolved = next(k.events(names="AppealResolved", job_id=j))
+        assert (resolved.overturned, resolved.challenger_won, resolved.score_bps) == (
+            p.appeal.overturned, p.appeal.challenger_won, p.appeal.final_score)
+        assert p.appeal.overturned and p.appeal.challenger_won
+    world.warp(HOUR + 1)
+    k.finalize(jids[1])
+    assert [k.job(j).state for j in jids] == [JobState.SETTLED] * 3
+
+
+def test_settle_batch__bad_batches__typed_refusals(world):
+    k = world.keeper
+    pid, other = world.pact(), world.pact()
+    jid, foreign = world.job(pid, E18), world.job(other, E18)
+    t = world.pacts[pid].as_tuple()
+    e0, e1 = world.evals[0], world.evals[1]
+
+    def raw(batches):
+        items = [i for b in batches for i in b.items().values()]
+        return k._esc.call("settle_batch", pid, t, 0, items,
+                           [b.signature_tuple() for b in batches])
+
+    mixed = e0.sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a")), (foreign, 9000,
+                                                                      keccak(b"b"))]))
+    refused(k, VoteRejectedError, "vote: job of another pact",
+            lambda: k.settle_batch(pid, 0, [mixed]), raw([mixed]))
+    outsider = world.appeal[0].sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a"))]))
+    refused(k, VoteRejectedError, "vote: member not reserved",
+            lambda: k.settle_batch(pid, 0, [outsider]), raw([outsider]))
+    good = e0.sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a"))]))
+    forged = SignedVoteBatch(batch=good.batch, member=e1.address, signature=good.signature)
+    refused(k, InvalidSignatureError, "vote: bad signature",
+            lambda: k.settle_batch(pid, 0, [forged]), raw([forged]))
+    with pytest.raises(InvalidSignatureError):
+        k.verify_batch(forged)
+    with pytest.raises(VoteRejectedError, match="vote: no votes"):
+        k.settle_batch(pid, 0, [])
+    with pytest.raises(InvalidInputError, match="one batch per member"):
+        k.settle_batch(pid, 0, [good, good])
+    k.settle_batch(pid, 0, [good])
+    refused(k, VoteRejectedError, "vote: duplicate vote",
+            lambda: k.settle_batch(pid, 0, [good]), raw([good]))
+    assert k.job(jid).round0 == {0: 9000}
+
+
+def test_check_signature__erc1271_member__contract_rules_after_ecrecover(world):
+    """A member with code: its ERC-1271 answer decides, through the escrow's own check (a
+    Safe-style signature longer than 65 bytes included); a wrong magic value is refused."""
+    k, owner = world.keeper, world.devnet.account(12)
+    wallet = deploy_mock(k.w3, world.devnet.account(0), "MockWallet1271", owner.address, 0)
+    digest = keccak(b"a vote digest")
+    sig = eip712.sign_digest(bytes(owner.key), digest)
+    k._check_signature(wallet.address, digest, sig)
+    k._check_signature(wallet.address, digest, sig + b"\x00" * 65)  # 130 bytes: ERC-1271 only
+    with pytest.raises(InvalidSignatureError, match="vote: bad signature"):
+        k._check_signature(owner.address, digest, sig + b"\x00")  # an EOA: exactly 65 bytes
+    send(k.w3, world.devnet.account(0), wallet.functions.set_mode(1))  # wrong magic value
+    with pytest.raises(InvalidSignatureError, match="vote: bad signature"):
+        k._check_signature(wallet.address, digest, sig)
