@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_abi.abi import decode, encode
+from eth_typing import HexStr
 from eth_utils.abi import collapse_if_tuple, function_abi_to_4byte_selector
 from eth_utils.address import to_checksum_address
-from web3 import Web3
+from web3 import HTTPProvider, Web3
 from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
 from web3.exceptions import Web3RPCError
-from web3.types import BlockIdentifier, RPCEndpoint
+from web3.types import BlockIdentifier, RPCEndpoint, TxParams
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,17 @@ class LeanContract:
         fn = self._fn(name, len(args))
         data = "0x" + (fn.selector + encode(fn.inputs, args)).hex()
         at = block if isinstance(block, str) else hex(int(block))
-        # straight to the provider: web3's request pipeline costs more CPU than the call
-        resp = self.w3.provider.make_request(
-            RPCEndpoint("eth_call"), [{"to": self.address, "data": data}, at]
-        )
+        if not isinstance(self.w3.provider, HTTPProvider):
+            # other providers (web3's in-process tester) need web3's request formatting and
+            # its default sender
+            params: TxParams = {"to": to_checksum_address(self.address), "data": HexStr(data)}
+            raw_out = bytes(self.w3.eth.call(params, block))
+            resp: Any = {"result": "0x" + raw_out.hex()}
+        else:
+            # straight to the provider: web3's request pipeline costs more CPU than the call
+            resp = self.w3.provider.make_request(
+                RPCEndpoint("eth_call"), [{"to": self.address, "data": data}, at]
+            )
         if "error" in resp:
             raise_contract_logic_error_on_revert(resp)  # a revert: ContractLogicError
             raise Web3RPCError(f"eth_call {name}: {resp['error']}")

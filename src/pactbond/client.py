@@ -202,6 +202,19 @@ def merged_escrow_abi() -> list[dict[str, Any]]:
     return abi("PactEscrow") + extra
 
 
+def _revert_errors() -> tuple[type[Exception], ...]:
+    """What a revert raises: ContractLogicError on a node (anvil, geth...), TransactionFailed
+    on web3's in-process EthereumTesterProvider."""
+    try:
+        from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
+    except ImportError:
+        return (ContractLogicError,)
+    return (ContractLogicError, TransactionFailed)
+
+
+REVERTS = _revert_errors()
+
+
 def revert_reason(err: Exception) -> str | None:
     """The revert string of a failed call, from web3's error, else None."""
     msg = getattr(err, "message", None) or (err.args[0] if err.args else "")
@@ -389,7 +402,7 @@ class Pactbond:
                 # headroom: state (and so gas) may move between estimate and inclusion
                 "gas": gas * 6 // 5, **self._fees(),
             }
-        except ContractLogicError as e:
+        except REVERTS as e:
             raise self._error(e) from None
         except (Web3Exception, ValueError) as e:
             raise self._node_error(e) from None
@@ -406,7 +419,7 @@ class Pactbond:
         if receipt["status"] != 1:
             try:
                 self.w3.eth.call(call, receipt["blockNumber"])
-            except ContractLogicError as e:
+            except REVERTS as e:
                 raise self._error(e) from None
             if receipt["gasUsed"] >= tx["gas"]:
                 raise ContractError("out of gas", f"the transaction used its whole {tx['gas']} gas")
@@ -456,7 +469,7 @@ class Pactbond:
         """A view call whose revert raises its typed error."""
         try:
             return contract.read(name, *args)
-        except ContractLogicError as e:
+        except REVERTS as e:
             raise self._error(e) from None
 
     # -- reads -----------------------------------------------------------------------------
