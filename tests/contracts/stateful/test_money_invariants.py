@@ -1,0 +1,935 @@
+"""Stateful fuzz of pactbond's money against an independent model (RELIABILITY.md C3).
+
+A hypothesis RuleBasedStateMachine drives the deployed contracts on titanoboa through every
+money path (stakes, open, cancel, accept, submit, round-0 votes valid and corpus-invalid,
+challenge, round-1 votes, resolve, expiries, finalize, withdrawals, pause, committee rotation,
+self-revocation, batch votes, time warps) and predicts each call with `model.Model`: a call
+the model refuses must revert with one of the reasons the model names, and one it accepts
+must succeed. After every step the escrow's ETH balance must equal the model's total exactly,
+and every ledger the contract keeps must equal the model's.
+
+Two machines (a fixed pact mix and one with every term drawn) run PACTBOND_FUZZ_EXAMPLES / 2
+sequences each (default 500 in all) of PACTBOND_FUZZ_STEPS steps (default 50); `pytest -n 2`
+runs them side by side. The seed is random per run, printed, and noted on a failure:
+PACTBOND_FUZZ_SEED=<seed> replays it. PACTBOND_FUZZ_REPORT=<file> appends the count of every
+call outcome and money path to <file>; --hypothesis-show-statistics shows the same as the
+share of sequences that reached each.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections import Counter
+from typing import Any
+
+import boa
+import eth_abi
+import pytest
+from eth_hash.auto import keccak
+from hypothesis import HealthCheck, event, note, seed, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    get_state_machine_test,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from pactbond import eip712
+from pactbond.models import PactTerms, Vote
+from tests.conftest import Actor, actor
+from tests.contracts.conftest import COOLDOWN, DAY, E18, ETH, HOUR
+from tests.contracts.stateful.conftest import EV_BOND, EV_PENALTY, FuzzBase
+from tests.contracts.stateful.model import (
+    ACCEPTED,
+    BPS,
+    CHALLENGED,
+    OPEN,
+    STATE_NAMES,
+    SUBMITTED,
+    TERMINAL,
+    VERDICT,
+    BatchItemIn,
+    Job,
+    Model,
+    VoteIn,
+    bond_of,
+    median_of,
+    money,
+    pay_of,
+    slash_of,
+)
+
+EXAMPLES = int(os.environ.get("PACTBOND_FUZZ_EXAMPLES", "500"))
+STEPS = int(os.environ.get("PACTBOND_FUZZ_STEPS", "50"))
+SEED = int(os.environ.get("PACTBOND_FUZZ_SEED") or secrets.randbits(32))
+REPORT = os.environ.get("PACTBOND_FUZZ_REPORT")  # a file: each call's outcome counts are appended
+INSURANCE = actor("insurance").address
+HITS: dict[str, Counter[str]] = {}  # machine -> "call: outcome" -> count, over the whole run
+
+SECP256K1_N = eip712.SECP256K1_N
+ERROR_SELECTOR = bytes.fromhex("08c379a0")
+LIVE = (OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED)
+
+K = st.integers(0, 63)  # picks among candidates (index modulo their number)
+STRAY = st.integers(0, 9)  # ODD: pick any job, whatever its state (refusal paths)
+FLAG = st.integers(0, 9)  # ODD (and ODD + 1): a flawed variant of the call
+EDGE = st.integers(0, 5)  # 4, 5: first move time to the job's next deadline, or one second past it
+ODD = 5  # hypothesis favours 0 and the bounds: flaws sit in the middle to stay ~10 %
+# a score, or a token for a band boundary of the job's pact (see MoneyMachine.score)
+SCORE = st.one_of(st.integers(-6, -1), st.integers(0, BPS))
+SCORES = st.lists(SCORE, min_size=3, max_size=3)
+AMOUNT = st.one_of(st.integers(1, 1000), st.integers(1, 5 * E18))
+SMALL_VALUE = st.one_of(st.integers(1, 10**6), st.integers(10**15, E18))
+FRAC = st.sampled_from([0, 1, 10, 50, 100, 101])  # percent of what may leave; 0: zero amount, 101: too much
+VALUE = st.one_of(st.integers(1, 1000), st.integers(10**15, 4 * E18), st.sampled_from([E18 // 10, E18]))
+WARPS = [HOUR, HOUR + 1, DAY, DAY + 1, 7 * DAY + 1, COOLDOWN + 1]
+INVALID_KINDS = ["flip_r", "high_s", "bad_v", "long", "other_key", "wrong_field", "wrong_job",
+                 "duplicate_existing", "duplicate_in_call", "non_member", "outsider", "revoked",
+                 "expired"]
+
+
+def _reason(output: bytes) -> str:
+    if output[:4] == ERROR_SELECTOR:
+        return eth_abi.decode(["string"], output[4:])[0]
+    return f"<revert 0x{output.hex()}>"
+
+
+def has(*states: int):
+    return lambda self: any(j.state in states for j in self.m.jobs.values())
+
+
+class MoneyMachine(RuleBasedStateMachine):
+    """Rules drive the chain and the model side by side; invariants compare them."""
+
+    base: FuzzBase  # set by the test before running
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._anchor = boa.env.anchor()
+        self._anchor.__enter__()
+        b = self.b = self.base
+        self.m: Model = b.base_model(now=boa.env.evm.patch.timestamp)
+        note(f"pactbond fuzz seed {SEED}: replay with PACTBOND_FUZZ_SEED={SEED}")
+        self.actor = b.by_address()
+        self.evaluators = [*b.pool, *b.appeal_pool]
+        self.revoke_budget = 0
+        self.revocations = 0
+        self.nonce = 0
+        self.terminal_seen: dict[int, int] = {}
+        self.steps = 0
+        HITS.setdefault(type(self).__name__, Counter())["(sequences)"] += 1
+
+    def teardown(self) -> None:
+        self._anchor.__exit__(None, None, None)
+
+    def _check_views(self) -> None:
+        """Every tenth step, the public views against the model: they hold the raw-storage
+        decoding of the per-step invariants to the contract's own reading of its words."""
+        e, m = self.b.escrow, self.m
+        for a in self.b.agents:
+            assert e.agent_stake(a.address, ETH) == (m.agent_free[a.address], m.agent_locked[a.address]), a.name
+        for a in self.evaluators:
+            x = a.address
+            assert e.evaluator_stake(x, ETH) == (m.ev_stake[x], m.ev_reserved[x], m.ev_pending[x], m.ev_unlock[x]), \
+                f"{a.name}: evaluator_stake view"
+        for a in self.b.tracked:
+            if m.credits[a.address]:
+                assert e.credits(a.address, ETH) == m.credits[a.address], f"{a.name}: credits view"
+        assert e.burned(ETH) == m.burned
+        self._check_registry()
+
+    # -- plumbing -----------------------------------------------------------------------------------
+    def act(self, label: str, reasons: list[str], contract: Any, fname: str, *args: Any, sender: Actor,
+            value: int = 0) -> bytes:
+        """Send one call; hold its outcome to the model's prediction `reasons` (empty: accepted)."""
+        data = getattr(contract, fname).prepare_calldata(*args)
+        c = boa.env.execute_code(to_address=contract.address, sender=sender.address, value=value, data=data)
+        why = _reason(c.output) if c.is_error else None
+        if reasons:
+            assert why is not None, f"{label}: the model refuses {sorted(set(reasons))}, the contract accepted"
+            assert why in reasons, (f"{label}: the contract refused with {why!r}; "
+                                    f"the model expected one of {sorted(set(reasons))}")
+        else:
+            assert why is None, f"{label}: the model accepts, the contract refused with {why!r}"
+        outcome = f"{label}: {'ok' if why is None else 'refused (' + why + ')'}"
+        event(outcome)
+        hits = HITS.setdefault(type(self).__name__, Counter())
+        hits[outcome] += 1
+        for path in self.m.take_paths():
+            event(path)
+            hits[path] += 1
+        return b"" if c.is_error else c.output
+
+    def warp(self, seconds: int) -> None:
+        boa.env.time_travel(seconds=seconds)
+        self.m.now += seconds
+        HITS.setdefault(type(self).__name__, Counter())["time warp"] += 1
+
+    def pick(self, states: tuple[int, ...], k: int, stray: int = 0) -> int:
+        ids = [jid for jid, j in self.m.jobs.items() if j.state in states]
+        if stray == ODD or not ids:
+            ids = list(self.m.jobs)
+        return ids[k % len(ids)]
+
+    def pick_ready(self, states: tuple[int, ...], ready: Any, k: int, stray: int) -> Job:
+        """A job in `states` for which `ready(job)` holds (the call should go through), else
+        any job in `states`; with `stray`, any job at all."""
+        ids = [jid for jid, j in self.m.jobs.items() if j.state in states and ready(j)]
+        if stray == ODD or not ids:
+            return self.m.jobs[self.pick(states, k, stray)]
+        return self.m.jobs[ids[k % len(ids)]]
+
+    def to_edge(self, j: Job, edge: int, final: bool = False) -> Job:
+        """With edge 4 or 5, time moves to the job's next deadline (with `final`, the end of its
+        challenge window), or one second past it: the boundaries where "until X" and "after X"
+        part. Then the call."""
+        if edge >= 4 and j.state in LIVE:
+            due = j.close_at + self.m.pacts[j.pact_id].challenge_window if final else self._due(j)
+            target = due + edge - 4
+            if target > self.m.now:
+                self.warp(target - self.m.now)
+        return j
+
+    def terms(self, j: Job) -> tuple[Any, ...]:
+        return self.m.pacts[j.pact_id].as_tuple()
+
+    def scores(self, j: Job, tokens: list[int], n: int) -> list[int]:
+        """n scores: a boundary token first means the members agree on that boundary score."""
+        if tokens[0] < 0:
+            return [self.score(j, tokens[0])] * n
+        return [self.score(j, tokens[i % len(tokens)]) for i in range(n)]
+
+    def score(self, j: Job, token: int) -> int:
+        if token >= 0:
+            return token
+        t = self.m.pacts[j.pact_id]
+        # -1 (what hypothesis draws most) is the pass threshold; then the other band boundaries
+        return [t.pass_at_bps, max(t.fail_below_bps - 1, 0), BPS, t.fail_below_bps, 0,
+                max(t.pass_at_bps - 1, 0)][-token - 1]
+
+    def sign(self, member: Actor, j: Job, score: int, round_: int, deadline: int, *, signer: Actor | None = None,
+             signed_score: int | None = None, signed_job: int | None = None) -> tuple[Any, ...]:
+        """A SignedVote tuple; `signer`, `signed_score`, `signed_job` forge a wrong signature."""
+        evidence = keccak(f"evidence:{j.jid}:{member.address}:{round_}".encode())
+        v = Vote.model_construct(
+            job_id=j.jid if signed_job is None else signed_job, deliverable_hash=j.deliverable or bytes(32),
+            spec_hash=self.m.pacts[j.pact_id].spec_hash,
+            score_bps=score if signed_score is None else signed_score, evidence_hash=evidence, round=round_,
+            deadline=deadline)
+        sig = eip712.sign_digest((signer or member).key, eip712.digest(self.b.domain, eip712.vote_struct_hash(v)))
+        return (member.address, score, evidence, deadline, sig)
+
+    def eligible0(self, j: Job) -> list[Actor]:
+        v = self.m.versions[j.cv]
+        return [self.actor[v.members[i]] for i in sorted(j.reserved)
+                if i not in j.r0 and v.members[i] not in self.m.revoked]
+
+    def eligible1(self, j: Job) -> list[Actor]:
+        a = self.m.versions[j.av]
+        m = self.m
+        return [self.actor[a.members[i]] for i in sorted(a.accepted)
+                if i not in j.r1 and a.members[i] not in m.revoked
+                and m.ev_stake[a.members[i]] - m.ev_pending[a.members[i]] >= a.bond]
+
+    def setup_world(self, terms: list[PactTerms], budget: int, stakes: list[int]) -> None:
+        b = self.b
+        for t in terms:
+            pid = self.m.create_pact(t)
+            out = self.act("create_pact", [], b.escrow, "create_pact", t.as_tuple(), sender=b.pact_owner)
+            assert int.from_bytes(out, "big") == pid
+            for cid in (t.committee_id, t.appeal_committee_id):
+                self.act("approve_pact", [], b.registry, "approve_pact", cid, pid, t.as_tuple(), sender=b.admin)
+        for agent, amount in zip(b.agents, stakes, strict=True):
+            if amount:
+                self.act("stake (agent)", self.m.stake(agent.address, amount, False), b.escrow, "stake", ETH,
+                         amount, False, sender=agent, value=amount)
+        self.revoke_budget = budget
+
+    # -- stakes -------------------------------------------------------------------------------------
+    @rule(who=st.integers(0, 2), withdraw=st.booleans(), amount=AMOUNT, frac=FRAC)
+    def agent_stake(self, who: int, withdraw: bool, amount: int, frac: int) -> None:
+        """stake (free at once) or withdraw_stake (free stake only: bonds stay locked)."""
+        a = self.b.agents[who]
+        if not withdraw:
+            self.act("stake (agent)", self.m.stake(a.address, amount, False), self.b.escrow, "stake", ETH, amount,
+                     False, sender=a, value=amount)
+            return
+        free = self.m.agent_free[a.address]
+        amount = free * frac // 100 if frac <= 100 else free + 1
+        before = boa.env.get_balance(a.address)
+        reasons = self.m.withdraw_stake(a.address, amount)
+        self.act("withdraw_stake", reasons, self.b.escrow, "withdraw_stake", ETH, amount, sender=a)
+        if not reasons:
+            assert boa.env.get_balance(a.address) == before + amount
+
+    @rule(who=st.integers(0, 7), kind=st.integers(0, 2), amount=AMOUNT, frac=FRAC)
+    def evaluator_stake(self, who: int, kind: int, amount: int, frac: int) -> None:
+        """stake (evaluator), request_unstake (cooldown starts), withdraw_evaluator_stake."""
+        m = self.m
+        e = self.evaluators[who]
+        if kind == 0:
+            self.act("stake (evaluator)", m.stake(e.address, amount, True), self.b.escrow, "stake", ETH, amount,
+                     True, sender=e, value=amount)
+        elif kind == 1:
+            free = m.ev_stake[e.address] - m.ev_reserved[e.address] - m.ev_pending[e.address]
+            amount = free * frac // 100 if frac <= 100 else free + 1
+            self.act("request_unstake", m.request_unstake(e.address, amount), self.b.escrow, "request_unstake", ETH,
+                     amount, sender=e)
+        else:
+            pending = [x for x in self.evaluators if m.ev_pending[x.address]]
+            e = pending[who % len(pending)] if pending and frac else e
+            if frac in (50, 100) and m.now < m.ev_unlock[e.address]:  # wait out the cooldown, to the second
+                self.warp(m.ev_unlock[e.address] - m.now)
+            amount = m.ev_pending[e.address]
+            before = boa.env.get_balance(e.address)
+            reasons = m.withdraw_evaluator_stake(e.address)
+            self.act("withdraw_evaluator_stake", reasons, self.b.escrow, "withdraw_evaluator_stake", ETH, sender=e)
+            if not reasons:
+                assert boa.env.get_balance(e.address) == before + amount
+
+    @precondition(lambda self: any(self.m.credits.values()))
+    @rule(k=K, stray=STRAY)
+    def withdraw_credits(self, k: int, stray: int) -> None:
+        holders = [a for a in self.b.tracked if self.m.credits[a.address] > 0]
+        if stray == ODD or not holders:
+            holders = self.b.tracked
+        who = holders[k % len(holders)]
+        amount = self.m.credits[who.address]
+        before = boa.env.get_balance(who.address)
+        reasons = self.m.withdraw(who.address)
+        self.act("withdraw", reasons, self.b.escrow, "withdraw", ETH, sender=who)
+        if not reasons:
+            assert boa.env.get_balance(who.address) == before + amount
+
+    # -- jobs ---------------------------------------------------------------------------------------
+    @rule(buyer=st.integers(0, 2), agent=FLAG, pid=st.integers(1, 3), value=VALUE, flaw=st.integers(0, 19))
+    def open_job(self, buyer: int, agent: int, pid: int, value: int, flaw: int) -> None:
+        self._open(self.b.buyers[buyer], self.b.buyers[buyer] if agent == ODD else self.b.agents[agent % 3], pid,
+                   value, flaw)
+
+    def _open(self, bu: Actor, ag: Actor, pid: int, value: int, flaw: int = 0) -> None:
+        t = self.m.pacts[pid]
+        cv, av = self.m.current_version(t.committee_id), self.m.current_version(t.appeal_committee_id)
+        if flaw == ODD:  # the buyer expects another committee version
+            cv = cv - 1 if cv > 1 else cv + 1
+        sent = value + t.evaluator_fee + (1 if flaw == ODD + 1 else 0)
+        reasons = self.m.open(bu.address, ag.address, pid, value, cv, av, sent)
+        out = self.act("open", reasons, self.b.escrow, "open", t.as_tuple(), pid, ag.address, value, cv, av,
+                       sender=bu, value=sent)
+        if not reasons:
+            assert int.from_bytes(out, "big") == self.m.job_count
+
+    @precondition(has(OPEN))
+    @rule(k=K, stray=STRAY, by=st.integers(0, 3), edge=EDGE)
+    def cancel(self, k: int, stray: int, by: int, edge: int) -> None:
+        j = self.to_edge(self.m.jobs[self.pick((OPEN,), k, stray)], edge)
+        sender = self.actor[j.buyer] if by < 2 else self.b.attacker if by == 2 else self.actor[j.agent]
+        self.act("cancel", self.m.cancel(j.jid, sender.address), self.b.facet, "cancel", j.jid, self.terms(j),
+                 sender=sender)
+
+    @precondition(has(OPEN))
+    @rule(k=K, stray=STRAY, imposter=FLAG, edge=EDGE)
+    def accept(self, k: int, stray: int, imposter: int, edge: int) -> None:
+        j = self.to_edge(self.pick_ready((OPEN,), lambda j: self.m.now <= j.deadline, k, stray), edge)
+        sender = self.actor[j.agent]
+        if imposter == ODD:
+            sender = next(a for a in self.b.agents if a.address != j.agent)
+        self.act("accept", self.m.accept(j.jid, sender.address), self.b.escrow, "accept", j.jid, self.terms(j),
+                 sender=sender)
+
+    @precondition(has(ACCEPTED))
+    @rule(k=K, stray=STRAY, edge=EDGE)
+    def submit(self, k: int, stray: int, edge: int) -> None:
+        self._submit(self.to_edge(self.m.jobs[self.pick((ACCEPTED,), k, stray)], edge))
+
+    def _submit(self, j: Job) -> None:
+        self.nonce += 1
+        deliverable = keccak(f"deliverable:{j.jid}:{self.nonce}".encode())
+        self.act("submit", self.m.submit(j.jid, j.agent, deliverable), self.b.escrow, "submit", j.jid,
+                 self.terms(j), deliverable, "", sender=self.actor[j.agent])
+
+    @precondition(has(ACCEPTED, SUBMITTED))
+    @rule(k=K, stray=STRAY, edge=EDGE)
+    def expire(self, k: int, stray: int, edge: int) -> None:
+        j = self.to_edge(self.pick_ready((ACCEPTED, SUBMITTED), lambda j: self.m.now > j.deadline, k, stray), edge)
+        self.act("expire", self.m.expire(j.jid), self.b.facet, "expire", j.jid, self.terms(j), sender=self.b.attacker)
+
+    @precondition(has(VERDICT))
+    @rule(k=K, stray=STRAY, edge=EDGE)
+    def finalize(self, k: int, stray: int, edge: int) -> None:
+        j = self.to_edge(self.pick_ready((VERDICT,), lambda j: self.m.now > self._due(j), k, stray), edge, final=True)
+        self.act("finalize", self.m.finalize(j.jid), self.b.escrow, "finalize", j.jid, self.terms(j),
+                 sender=self.b.attacker)
+
+    # -- round 0 --------------------------------------------------------------------------------------
+    @precondition(has(SUBMITTED))
+    @rule(k=K, stray=STRAY, mask=st.integers(1, 7), scores=SCORES, edge=EDGE)
+    def settle(self, k: int, stray: int, mask: int, scores: list[int], edge: int) -> None:
+        self._round0("settle", self.to_edge(self.m.jobs[self.pick((SUBMITTED,), k, stray)], edge), mask, scores)
+
+    @precondition(lambda self: any(j.state == VERDICT and self.eligible0(j) for j in self.m.jobs.values()))
+    @rule(k=K, stray=STRAY, mask=st.integers(1, 7), scores=SCORES)
+    def add_votes(self, k: int, stray: int, mask: int, scores: list[int]) -> None:
+        """Votes after the verdict, before round-0 close (they count toward the median)."""
+        ids = [j.jid for j in self.m.jobs.values() if j.state == VERDICT and self.eligible0(j)]
+        jid = ids[k % len(ids)] if stray != ODD else self.pick((VERDICT,), k, stray)
+        self._round0("add votes", self.m.jobs[jid], mask, scores)
+
+    def _round0(self, label: str, j: Job, mask: int, scores: list[int]) -> None:
+        members = self.eligible0(j) or [self.actor[self.m.versions[j.cv].members[i]] for i in sorted(j.reserved)]
+        if not members:
+            return
+        chosen = [m for i, m in enumerate(members) if (mask >> i) & 1] or members[:1]
+        dl = j.eval_deadline or self.m.now
+        votes, ins = [], []
+        for m, s in zip(chosen, self.scores(j, scores, len(chosen)), strict=True):
+            votes.append(self.sign(m, j, s, 0, dl))
+            ins.append(VoteIn(m.address, s, dl))
+        self.act(label, self.m.settle(j.jid, ins), self.b.escrow, "settle", j.jid, self.terms(j), votes,
+                 sender=self.b.attacker)
+
+    @precondition(has(SUBMITTED, VERDICT))
+    @rule(k=K, kind=st.sampled_from(INVALID_KINDS), token=SCORE, with_valid=st.booleans())
+    def settle_invalid(self, k: int, kind: str, token: int, with_valid: bool) -> None:
+        """A call carrying a corpus-invalid vote: must revert with the model's reason, move nothing."""
+        open_rounds = [j.jid for j in self.m.jobs.values() if j.state in (SUBMITTED, VERDICT) and self.eligible0(j)
+                       and self.m.now <= j.eval_deadline and not j.closed_early]
+        j = self.m.jobs[open_rounds[k % len(open_rounds)] if open_rounds else self.pick((SUBMITTED, VERDICT), k)]
+        v = self.m.versions[j.cv]
+        eligible = self.eligible0(j)
+        reserved = [self.actor[v.members[i]] for i in sorted(j.reserved)]
+        m = eligible[0] if eligible else reserved[0]
+        s = self.score(j, token)
+        dl = j.eval_deadline
+        bad, ok = self.sign(m, j, s, 0, dl), False
+        if kind == "flip_r":
+            bad = (*bad[:4], bytes([bad[4][0] ^ 1]) + bad[4][1:])
+        elif kind == "high_s":  # the high-s twin recovers the same signer; the contract takes low s only
+            sig = bad[4]
+            hs = (SECP256K1_N - int.from_bytes(sig[32:64], "big")).to_bytes(32, "big")
+            bad = (*bad[:4], sig[:32] + hs + bytes([55 - sig[64]]))
+        elif kind == "bad_v":
+            bad = (*bad[:4], bad[4][:64] + bytes([bad[4][64] + 2]))
+        elif kind == "long":
+            bad = (*bad[:4], bad[4] + b"\x00")
+        elif kind == "other_key":
+            bad = self.sign(m, j, s, 0, dl, signer=self.b.attacker)
+        elif kind == "wrong_field":
+            bad = self.sign(m, j, s, 0, dl, signed_score=s ^ 1)
+        elif kind == "wrong_job":
+            bad = self.sign(m, j, s, 0, dl, signed_job=j.jid + 1000)
+        elif kind in ("duplicate_existing", "revoked"):
+            pool = ([self.actor[v.members[i]] for i in j.r0] if kind == "duplicate_existing"
+                    else [a for a in reserved if a.address in self.m.revoked])
+            m = pool[0] if pool else m
+            bad, ok = self.sign(m, j, s, 0, dl), bool(pool)
+            if not pool:
+                bad = (*bad[:4], bytes([bad[4][0] ^ 1]) + bad[4][1:])
+        elif kind == "duplicate_in_call":
+            bad, ok = self.sign(m, j, s, 0, dl), True
+        elif kind == "non_member":
+            m = self.b.appeal_pool[1]
+            bad, ok = self.sign(m, j, s, 0, dl), True
+        elif kind == "outsider":
+            m = self.b.buyers[0]
+            bad, ok = self.sign(m, j, s, 0, dl), True
+        elif kind == "expired":
+            dl = self.m.now - 1
+            bad, ok = self.sign(m, j, s, 0, dl), True
+        votes, ins = [bad], [VoteIn(m.address, s, dl, ok)]
+        if kind == "duplicate_in_call":
+            votes, ins = votes * 2, ins * 2
+        others = [a for a in eligible if a is not m]
+        if with_valid and others:
+            votes.insert(0, self.sign(others[0], j, s, 0, j.eval_deadline))
+            ins.insert(0, VoteIn(others[0].address, s, j.eval_deadline))
+        reasons = self.m.settle(j.jid, ins)
+        assert reasons, f"test bug: the model accepts an invalid vote ({kind})"
+        self.act(f"settle (invalid: {kind})", reasons, self.b.escrow, "settle", j.jid, self.terms(j), votes,
+                 sender=self.b.attacker)
+
+    def _batchable(self) -> list[Job]:
+        return [j for j in self.m.jobs.values() if j.state in (SUBMITTED, VERDICT) and self.eligible0(j)]
+
+    @precondition(lambda self: bool(self._batchable()))
+    @rule(k=K, mask=st.integers(1, 7), scores=st.lists(SCORE, min_size=6, max_size=6), flaw=FLAG)
+    def settle_batch(self, k: int, mask: int, scores: list[int], flaw: int) -> None:
+        """Round-0 votes for up to two jobs of one pact, one VoteBatch signature per member
+        (flawed: a proof that does not reach the root, a bad batch signature, a missing one)."""
+        candidates = self._batchable()
+        pid = candidates[k % len(candidates)].pact_id
+        jobs = [j for j in candidates if j.pact_id == pid][:2]
+        t = self.m.pacts[pid]
+        plan: list[tuple[Job, Actor, int]] = []
+        for j in jobs:
+            el = self.eligible0(j)
+            for m in [m for i, m in enumerate(el) if (mask >> i) & 1] or el[:1]:
+                plan.append((j, m, self.score(j, scores[len(plan)])))
+        deadlines: dict[str, int] = {}
+        for j, m, _ in plan:
+            deadlines[m.address] = max(deadlines.get(m.address, 0), j.eval_deadline)
+        leaves: dict[str, list[bytes]] = {a: [] for a in deadlines}
+        items: list[list[Any]] = []
+        for j, m, s in plan:
+            ev = keccak(f"evidence:{j.jid}:{m.address}:0".encode())
+            leaf = eip712.vote_struct_hash(Vote(job_id=j.jid, deliverable_hash=j.deliverable, spec_hash=t.spec_hash,
+                                                score_bps=s, evidence_hash=ev, round=0,
+                                                deadline=deadlines[m.address]))
+            items.append([j.jid, m.address, s, ev, len(leaves[m.address])])
+            leaves[m.address].append(leaf)
+        sigs, signers = [], {}
+        for a, ls in leaves.items():
+            root = eip712.merkle_root(ls)
+            d = eip712.digest(self.b.domain, eip712.batch_struct_hash(root, 0, deadlines[a]))
+            sig = eip712.sign_digest(self.actor[a].key, d)
+            sig_ok = not (flaw == ODD + 1 and not sigs)
+            if not sig_ok:
+                sig = bytes([sig[0] ^ 1]) + sig[1:]
+            sigs.append((a, root, deadlines[a], sig))
+            signers[a] = (deadlines[a], sig_ok)
+        proofs_ok = []
+        for n, it in enumerate(items):
+            proof = eip712.merkle_proof(leaves[it[1]], it[4])
+            if flaw == ODD and n == 0:
+                proof = [*proof, keccak(b"not a sibling")]
+            it[4] = proof
+            proofs_ok.append(not (flaw == ODD and n == 0))
+        ins = [BatchItemIn(it[0], it[1], it[2], ok) for it, ok in zip(items, proofs_ok, strict=True)]
+        if flaw == ODD + 2:  # a member's items without its batch signature
+            signers.pop(sigs.pop()[0])
+        self.act("settle_batch", self.m.settle_batch(pid, ins, signers), self.b.facet, "settle_batch", pid,
+                 t.as_tuple(), 0, [tuple(it) for it in items], sigs, sender=self.b.attacker)
+
+    # -- challenge and appeal ---------------------------------------------------------------------------
+    @precondition(has(VERDICT))
+    @rule(k=K, stray=STRAY, who=st.integers(0, 9), flaw=FLAG, edge=EDGE)
+    def challenge(self, k: int, stray: int, who: int, flaw: int, edge: int) -> None:
+        j = self.pick_ready((VERDICT,), lambda j: self.m.round0_closed(j) and self.m.now <= self._due(j), k, stray)
+        j = self.to_edge(j, edge)
+        sender = self.b.attacker if who == ODD else self.actor[j.buyer] if who % 2 else self.actor[j.agent]
+        self._challenge(j, sender, flaw == ODD, flaw == ODD + 1)
+
+    def _challenge(self, j: Job, sender: Actor, wrong: bool = False, bad_value: bool = False) -> None:
+        t = self.m.pacts[j.pact_id]
+        expected = (median_of(list(j.r0.values())) if j.r0 else 0) + (1 if wrong else 0)
+        sent = t.challenge_bond + (1 if bad_value else 0)
+        self.act("challenge", self.m.challenge(j.jid, sender.address, expected, sent), self.b.facet, "challenge",
+                 j.jid, self.terms(j), expected, sender=sender, value=sent)
+
+    @precondition(has(CHALLENGED))
+    @rule(k=K, stray=STRAY, mask=st.integers(1, 7), scores=SCORES, flaw=st.integers(0, 11))
+    def appeal(self, k: int, stray: int, mask: int, scores: list[int], flaw: int) -> None:
+        self._appeal(self.m.jobs[self.pick((CHALLENGED,), k, stray)], mask, scores, flaw)
+
+    def _appeal(self, j: Job, mask: int, scores: list[int], flaw: int = 0, quorum: bool = False) -> None:
+        """Round-1 votes; with `quorum`, enough eligible members to reach the appeal threshold."""
+        a = self.m.versions[j.av]
+        members = self.eligible1(j) or [self.actor[a.members[i]] for i in sorted(a.accepted)]
+        if not members:
+            return
+        chosen = [m for i, m in enumerate(members) if (mask >> i) & 1] or members[:1]
+        if quorum:
+            chosen += [m for m in members if m not in chosen][:max(0, a.threshold - len(j.r1) - len(chosen))]
+        dl = j.deadline if j.state == CHALLENGED else self.m.now
+        votes, ins = [], []
+        for m, s in zip(chosen, self.scores(j, scores, len(chosen)), strict=True):
+            votes.append(self.sign(m, j, s, 1, dl))
+            ins.append(VoteIn(m.address, s, dl))
+        label = "appeal"
+        if flaw == ODD:  # a round-0 member is not an appeal member
+            m = self.actor[self.m.versions[j.cv].members[min(j.reserved, default=0)]]
+            votes[0], ins[0], label = self.sign(m, j, ins[0].score, 1, dl), VoteIn(m.address, ins[0].score, dl), \
+                "appeal (invalid: non_member)"
+        elif flaw == ODD + 1:
+            votes[0] = (*votes[0][:4], bytes([votes[0][4][0] ^ 1]) + votes[0][4][1:])
+            ins[0], label = VoteIn(ins[0].member, ins[0].score, dl, False), "appeal (invalid: bad signature)"
+        elif flaw == ODD + 2:
+            votes, ins, label = votes + votes[:1], ins + ins[:1], "appeal (invalid: duplicate)"
+        elif flaw == ODD + 3:  # an accepted member whose stake outside pending withdrawal is below the bond
+            md = self.m
+            x = chosen[0].address
+            free = md.ev_stake[x] - md.ev_reserved[x] - md.ev_pending[x]
+            if md.ev_stake[x] - md.ev_pending[x] - free < a.bond and free:  # it asks to unstake all it can first
+                self.act("request_unstake", md.request_unstake(x, free), self.b.escrow, "request_unstake", ETH, free,
+                         sender=chosen[0])
+            poor = [self.actor[x] for i, x in enumerate(a.members) if i in a.accepted
+                    and md.ev_stake[x] - md.ev_pending[x] < a.bond]
+            if poor:
+                votes[0], ins[0] = self.sign(poor[0], j, ins[0].score, 1, dl), VoteIn(poor[0].address, ins[0].score, dl)
+                label = "appeal (invalid: below bond)"
+        self.act(label, self.m.appeal(j.jid, ins), self.b.facet, "appeal", j.jid, self.terms(j), votes,
+                 sender=self.b.attacker)
+
+    @precondition(has(CHALLENGED))
+    @rule(k=K, stray=STRAY, edge=EDGE)
+    def resolve(self, k: int, stray: int, edge: int) -> None:
+        j = self.pick_ready((CHALLENGED,), lambda j: self.m.now > j.deadline or self._resolvable(j), k, stray)
+        j = self.to_edge(j, edge)
+        self.act("resolve", self.m.resolve(j.jid), self.b.facet, "resolve", j.jid, self.terms(j),
+                 sender=self.b.attacker)
+
+    # -- admin, committees, time -----------------------------------------------------------------------
+    @rule(kind=st.integers(0, 3), flag=FLAG, which=st.integers(0, 1), mask=st.integers(0, 15),
+          threshold=st.integers(0, 4), terms=st.integers(0, 4), accept_now=st.booleans(), k=K)
+    def governance(self, kind: int, flag: int, which: int, mask: int, threshold: int, terms: int,
+                   accept_now: bool, k: int) -> None:
+        """set_paused (the guardian), propose_version (the committee admin: a rotation that takes
+        effect after the delay, once members accept), accept_version, revoke_key (self-revocation,
+        within the sequence's budget)."""
+        if kind == 2 and self._unaccepted():
+            self._accept_version(k, flag)
+        elif kind == 3 and self.revocations < self.revoke_budget:
+            self._revoke_key(k, flag)
+        elif kind == 1:
+            self._rotate(which, mask, threshold, terms, flag, accept_now)
+        else:
+            sender = self.b.attacker if flag == ODD else self.b.guardian
+            on = which == 1 and not self.m.paused
+            self.act("set_paused", self.m.set_paused(sender.address, on), self.b.registry, "set_paused", on,
+                     sender=sender)
+
+    def _rotate(self, which: int, mask: int, threshold: int, terms: int, flag: int, accept_now: bool) -> None:
+        pool, other = (self.b.pool, self.b.appeal_pool) if which == 0 else (self.b.appeal_pool, self.b.pool)
+        members = [pool[i].address for i in range(len(pool)) if (mask >> i) & 1]
+        if flag == ODD + 1:  # a member of the other committee: opens refuse overlapping versions
+            members.append(other[0].address)
+        bond, penalty = [(EV_BOND, EV_PENALTY), (2 * EV_BOND, EV_PENALTY), (EV_BOND, EV_PENALTY // 2),
+                         (EV_BOND, 0), (EV_PENALTY, EV_BOND)][terms]
+        sender = self.b.attacker if flag == ODD else self.b.admin
+        cid = (self.b.committee_id, self.b.appeal_committee_id)[which]
+        reasons = self.m.propose_version(sender.address, cid, members, threshold, bond, penalty)
+        out = self.act("propose_version", reasons, self.b.registry, "propose_version", cid, members, threshold, bond,
+                       penalty, sender=sender)
+        if not reasons:
+            assert int.from_bytes(out, "big") == self.m.version_count
+            if accept_now:
+                for x in members:
+                    self.act("accept_version", self.m.accept_version(x, self.m.version_count), self.b.registry,
+                             "accept_version", self.m.version_count, sender=self.actor[x])
+
+    def _unaccepted(self) -> list[tuple[int, str]]:
+        live = {c.current for c in self.m.committees.values()} | {c.pending for c in self.m.committees.values()}
+        return [(vid, m) for vid in sorted(live - {0}) for i, m in enumerate(self.m.versions[vid].members)
+                if i not in self.m.versions[vid].accepted]
+
+    def _accept_version(self, k: int, flag: int) -> None:
+        pairs = self._unaccepted()
+        vid, member = pairs[k % len(pairs)]
+        if flag == ODD:  # accepting twice, or a version one is not listed in
+            vid = self.m.current_version(self.b.committee_id)
+            member = self.evaluators[k % len(self.evaluators)].address
+        self.act("accept_version", self.m.accept_version(member, vid), self.b.registry, "accept_version", vid,
+                 sender=self.actor[member])
+
+    def _revoke_key(self, k: int, flag: int) -> None:
+        keys = [e for e in self.evaluators if e.address not in self.m.revoked]
+        e = keys[k % len(keys)] if keys and flag != ODD else self.evaluators[k % len(self.evaluators)]
+        in_round = [self.eligible0(j) for j in self.m.jobs.values() if j.state == SUBMITTED and self.eligible0(j)]
+        if in_round and flag < ODD:  # a member yet to vote on the first job in evaluation
+            e = in_round[0][k % len(in_round[0])]
+        reasons = self.m.revoke_key(e.address)
+        self.revocations += not reasons
+        self.act("revoke_key", reasons, self.b.registry, "revoke_key", sender=e)
+
+    def _resolvable(self, j: Job) -> bool:
+        """Early resolve: every active appeal member voted and the appeal threshold is met."""
+        return len(j.r1) >= self.m.versions[j.av].threshold and self.m.active(j.av) <= j.r1.keys()
+
+    def _due(self, j: Job) -> int:
+        """The next time at which the job's state lets something new happen."""
+        t = self.m.pacts[j.pact_id]
+        if j.state == VERDICT:
+            return j.close_at + t.challenge_window if self.m.round0_closed(j) else j.close_at
+        return j.deadline
+
+    @rule(kind=st.integers(0, 11), small=st.integers(1, 900), k=K, plus=st.integers(0, 1))
+    def time_warp(self, kind: int, small: int, k: int, plus: int) -> None:
+        """Time passes: a few seconds to minutes, a window-sized jump (up to the evaluator
+        cooldown), or exactly to a live job's next deadline, or one second past it."""
+        live = [j for j in self.m.jobs.values() if j.state in LIVE]
+        if kind >= 10 and live:
+            target = self._due(live[k % len(live)]) + plus
+            if target > self.m.now:
+                self.warp(target - self.m.now)
+        elif 4 <= kind < 10:
+            self.warp(WARPS[kind - 4])
+        else:
+            self.warp(small)
+
+    # -- a job one stage on, so that sequences reach deep states -----------------------------------------
+    @rule(k=K, scores=SCORES, mask=st.integers(1, 7), choice=st.integers(0, 3), pid=st.integers(1, 3),
+          value=SMALL_VALUE)
+    def advance(self, k: int, scores: list[int], mask: int, choice: int, pid: int, value: int) -> None:
+        self._advance(k, scores, mask, choice, pid, value)
+
+    @rule(k=K, scores=SCORES, mask=st.integers(1, 7), choice=st.integers(0, 3), pid=st.integers(1, 3),
+          value=SMALL_VALUE)
+    def advance_2(self, k: int, scores: list[int], mask: int, choice: int, pid: int, value: int) -> None:
+        """`advance` again: hypothesis picks among enabled rules uniformly, and (swarm testing)
+        disables a random subset per sequence; copies give the lifecycle more of the steps."""
+        self._advance(k, scores, mask, choice, pid, value)
+
+    @rule(k=K, scores=SCORES, mask=st.integers(1, 7), choice=st.integers(0, 3), pid=st.integers(1, 3),
+          value=SMALL_VALUE)
+    def advance_3(self, k: int, scores: list[int], mask: int, choice: int, pid: int, value: int) -> None:
+        self._advance(k, scores, mask, choice, pid, value)
+
+    def _advance(self, k: int, scores: list[int], mask: int, choice: int, pid: int, value: int) -> None:
+        """Open a job when fewer than two are live, else move a live job (mostly the most
+        advanced one) one stage on."""
+        b, m = self.b, self.m
+        live = [jid for jid, j in m.jobs.items() if j.state in LIVE]
+        if len(live) < 2 or (choice == 3 and k % 4 == 0):
+            if choice < 3:  # members top their stake up to what the open will need of them
+                v = m.versions[m.current_version(m.pacts[pid].committee_id)]
+                for i in sorted(m.active(v.vid)):
+                    x = v.members[i]
+                    free = m.ev_stake[x] - m.ev_pending[x]
+                    short = max(v.bond - free, v.penalty - (free - m.ev_reserved[x]), 0)
+                    if short:
+                        self.act("stake (evaluator)", m.stake(x, short, True), b.escrow, "stake", ETH, short, True,
+                                 sender=self.actor[x], value=short)
+            # mostly one agent, so that its history under a pact (cap raised, then reset) builds up
+            self._open(b.buyers[k % 3], b.agents[(k // 3) % 3 if choice == 2 else 0], pid, value)
+            return
+        # mostly the most advanced live job, so that sequences reach challenges and appeals
+        j = m.jobs[live[k % len(live)]] if k % 4 == 3 else max((m.jobs[i] for i in live), key=lambda x: x.state)
+        t = m.pacts[j.pact_id]
+        if j.state == OPEN and (m.now > j.deadline or m.exposure[(j.agent, j.pact_id)] + j.value > m.cap(j.agent, j.pact_id)):
+            sender = b.attacker if m.now > j.deadline else self.actor[j.buyer]  # anyone after A; the buyer before
+            self.act("cancel", m.cancel(j.jid, sender.address), b.facet, "cancel", j.jid, self.terms(j), sender=sender)
+        elif j.state == OPEN:
+            if m.paused:
+                self.act("set_paused", m.set_paused(b.guardian.address, False), b.registry, "set_paused", False,
+                         sender=b.guardian)
+            short = bond_of(t, j.value) - m.agent_free[j.agent]
+            if short > 0:
+                self.act("stake (agent)", m.stake(j.agent, short, False), b.escrow, "stake", ETH, short, False,
+                         sender=self.actor[j.agent], value=short)
+            self.act("accept", m.accept(j.jid, j.agent), b.escrow, "accept", j.jid, self.terms(j),
+                     sender=self.actor[j.agent])
+        elif j.state == ACCEPTED and m.now > j.deadline:
+            self.act("expire", m.expire(j.jid), b.facet, "expire", j.jid, self.terms(j), sender=b.attacker)
+        elif j.state == ACCEPTED:
+            self._submit(j)
+        elif j.state == SUBMITTED:
+            if self.eligible0(j) and m.now <= j.eval_deadline and not j.closed_early:
+                self._round0("settle", j, mask, scores)
+            else:
+                if m.now <= j.eval_deadline:
+                    self.warp(j.eval_deadline + 1 - m.now)
+                self.act("expire", m.expire(j.jid), b.facet, "expire", j.jid, self.terms(j), sender=b.attacker)
+        elif j.state == VERDICT:
+            if t.challenge_window and choice < 2 and m.now <= self._due(j):
+                if not m.round0_closed(j):
+                    self.warp(j.close_at + 1 - m.now)
+                self._challenge(j, self.actor[j.buyer if choice == 0 else j.agent])
+            else:
+                if m.now <= self._due(j):
+                    self.warp(self._due(j) + 1 - m.now)
+                if j.state == VERDICT and m.now <= self._due(j):  # round 0 closed at E: C lies ahead
+                    self.warp(self._due(j) + 1 - m.now)
+                self.act("finalize", m.finalize(j.jid), b.escrow, "finalize", j.jid, self.terms(j),
+                         sender=b.attacker)
+        elif j.state == CHALLENGED:
+            if self.eligible1(j) and m.now <= j.deadline:
+                self._appeal(j, mask, scores, quorum=choice < 3)
+            if m.now <= j.deadline and choice < 3 and not self._resolvable(j):
+                self.warp(j.deadline + 1 - m.now)
+            self.act("resolve", m.resolve(j.jid), b.facet, "resolve", j.jid, self.terms(j), sender=b.attacker)
+
+    # -- invariants ------------------------------------------------------------------------------------------
+    @invariant()
+    def ledgers_equal_the_model(self) -> None:
+        b, m, rd = self.b, self.m, self.b.reader
+        self.steps += 1
+        HITS.setdefault(type(self).__name__, Counter())["(steps checked)"] += 1
+        if self.steps % 10 == 0:
+            self._check_views()
+        assert boa.env.evm.patch.timestamp == m.now
+        balance = boa.env.get_balance(b.escrow.address)
+        assert balance == m.total(), f"escrow holds {balance}, the model's total is {m.total()} ({balance - m.total():+})"
+        locked, reserved = m.locked_from_jobs(), m.reserved_from_jobs()
+        for a in b.tracked:
+            x = a.address
+            for ledger in (m.agent_free, m.agent_locked, m.ev_stake, m.ev_reserved, m.ev_pending, m.credits):
+                assert ledger[x] >= 0, f"{a.name}: negative ledger in the model"
+            assert rd.agent_stake(x) == (m.agent_free[x], m.agent_locked[x]), f"{a.name}: agent stake (free, locked)"
+            assert m.agent_locked[x] == locked[x], f"{a.name}: locked != bonds of accepted live jobs"
+            ev = rd.evaluator_stake(x)
+            assert ev == (m.ev_stake[x], m.ev_reserved[x], m.ev_pending[x], m.ev_unlock[x]), \
+                f"{a.name}: evaluator stake (stake, reserved, pending, unlock)"
+            assert ev[1] == reserved[x], f"{a.name}: reserved != penalties of live jobs reserving it"
+            assert ev[1] + ev[2] <= ev[0], f"{a.name}: reserved + pending above stake"
+            assert rd.credits(x) == m.credits[x], f"{a.name}: credits"
+        assert rd.burned() == m.burned, "burned"
+        exposure = m.exposure_from_jobs()
+        for a in b.agents:
+            x = a.address
+            assert rd.agent_counts(x) == [m.agent_counts[(x, i)] for i in range(8)], f"{a.name}: counters"
+            assert rd.agent_money(x) == (m.agent_money[(x, 0)], m.agent_money[(x, 1)]), f"{a.name}: released, slashed"
+            for pid in m.pacts:
+                assert m.exposure[(x, pid)] == exposure[(x, pid)], f"{a.name}: open value != live accepted jobs"
+                assert rd.exposure(x, pid) == (m.exposure[(x, pid)], m.bonus[(x, pid)]), f"{a.name}: exposure {pid}"
+        for pid in m.pacts:
+            assert rd.pact_counts(pid) == [m.pact_counts[(pid, i)] for i in range(8)], f"pact {pid}: counters"
+            assert rd.pact_money(pid) == (m.pact_money[(pid, 0)], m.pact_money[(pid, 1)]), f"pact {pid}: money"
+        for jid, j in m.jobs.items():
+            state = rd.job_state(jid)
+            assert state == j.state, f"job {jid}: chain {STATE_NAMES.get(state)}, model {STATE_NAMES[j.state]}"
+            if jid in self.terminal_seen:
+                assert state == self.terminal_seen[jid], f"job {jid}: a terminal state changed"
+                continue
+            if state in TERMINAL:
+                self.terminal_seen[jid] = state
+            self._check_job(j)
+
+    def _check_registry(self) -> None:
+        """The registry holds no money and its state drives every prediction (a wrong version
+        or revocation shows up as a refused call): its views are read every tenth step."""
+        r, m = self.b.registry, self.m
+        assert r.paused() == m.paused
+        for e in self.evaluators:
+            assert r.revoked(e.address) == (e.address in m.revoked), f"{e.name}: revoked"
+        for vid, v in m.versions.items():
+            assert r.accepted_mask(vid) == sum(1 << i for i in v.accepted), f"version {vid}: accepted"
+        for cid, c in m.committees.items():
+            assert r.current_version(cid) == m.current_version(cid), f"committee {cid}: current version"
+            assert r.pending_version(cid) == (c.pending, c.effective_at), f"committee {cid}: pending version"
+
+    def _check_job(self, j: Job) -> None:
+        c = self.b.reader.job(j.jid)
+        want = dict(
+            buyer=int(j.buyer, 16), state=j.state, by_agent=j.challenger == j.agent, pact_id=j.pact_id, cv=j.cv,
+            av=j.av, agent=int(j.agent, 16), reserved=sum(1 << i for i in j.reserved), deadline=j.deadline,
+            close_at=j.close_at, value=j.value, fee=j.fee, deliverable=j.deliverable or bytes(32), r0=j.r0, r1=j.r1)
+        assert c == want, f"job {j.jid}: chain {c} != model {want}"
+
+
+def _hand(t: PactTerms, value: int, score: int, voters: int) -> tuple[int, ...]:
+    s = money.settle(t, value, score, voters)
+    return s.to_agent, s.to_buyer, s.fee_each, s.slashed, s.to_insurance, s.burned, s.bond_returned
+
+
+def _base_terms(**over: Any) -> PactTerms:
+    base: dict[str, Any] = dict(
+        asset=ETH, committee_id=1, appeal_committee_id=2, spec_hash=keccak(b"spec:v1"), fail_below_bps=5000,
+        pass_at_bps=8000, bond_bps=2000, bond_cap=10 * E18, slash_bps=5000, slash_buyer_bps=5000,
+        slash_insurance_bps=3000, slash_burn_bps=2000, insurance=INSURANCE, shadow=False,
+        evaluator_fee=E18 // 100, challenge_bond=E18 // 10, appeal_fee=3 * E18 // 100, min_appeal_delta_bps=1000,
+        min_expansion_value=0, accept_window=HOUR, work_window=DAY, eval_window=HOUR, challenge_window=HOUR,
+        appeal_window=HOUR, silence_release=False, cap_initial=2 * E18, cap_step=E18, cap_max=5 * E18)
+    base.update(over)
+    return PactTerms(**base)
+
+
+class FixedMix(MoneyMachine):
+    """Three pacts with set terms: a shadow pact, a pact without challenges (settles on the
+    closing vote), and one that releases to the agent on evaluator silence."""
+
+    @initialize(budget=st.integers(0, 4), stakes=st.lists(st.sampled_from([0, E18, 5 * E18]), min_size=3, max_size=3))
+    def pacts(self, budget: int, stakes: list[int]) -> None:
+        self.setup_world([
+            _base_terms(shadow=True, bond_bps=0, slash_bps=0),
+            _base_terms(challenge_window=0, appeal_window=0),
+            _base_terms(silence_release=True, min_expansion_value=E18 // 2),
+        ], budget, stakes)
+
+
+@st.composite
+def random_terms(draw: Any, kind: str) -> PactTerms:
+    shadow, instant = kind == "shadow", kind == "instant"
+    fail_below = draw(st.integers(0, BPS))
+    bond = draw(st.sampled_from([(0, 0), (1, 1), (2000, 5000), (5000, 3333), (BPS, BPS)]))
+    shares = draw(st.sampled_from([(BPS, 0, 0), (5000, 3000, 2000), (0, 0, BPS), (3333, 3333, 3334), (1, 9999, 0)]))
+    challenge_bond = draw(st.sampled_from([1, 3, 1001, E18 // 10]))
+    cap_initial = draw(st.sampled_from([E18 // 2, 2 * E18]))
+    window = st.sampled_from([1, 60, HOUR])
+    return _base_terms(
+        fail_below_bps=fail_below, pass_at_bps=draw(st.integers(fail_below, BPS)),
+        bond_bps=0 if shadow else bond[0], bond_cap=draw(st.sampled_from([1, E18 // 10, 10 * E18])),
+        slash_bps=0 if shadow else bond[1], slash_buyer_bps=shares[0], slash_insurance_bps=shares[1],
+        slash_burn_bps=shares[2], shadow=shadow, evaluator_fee=draw(st.sampled_from([0, 1, 7, E18 // 100])),
+        challenge_bond=challenge_bond, appeal_fee=draw(st.sampled_from([0, 1, challenge_bond // 3, challenge_bond])),
+        min_appeal_delta_bps=draw(st.sampled_from([1, 1000, 5000, BPS])),
+        min_expansion_value=draw(st.sampled_from([0, E18 // 2])), accept_window=draw(window),
+        work_window=draw(window), eval_window=draw(window), challenge_window=0 if instant else draw(window),
+        appeal_window=draw(window), silence_release=kind == "release" or (instant and draw(st.booleans())),
+        cap_initial=cap_initial, cap_step=draw(st.sampled_from([E18, 1, 0])),
+        cap_max=draw(st.sampled_from([6 * E18, cap_initial])),
+        spec_hash=keccak(f"spec:{kind}".encode()))
+
+
+class RandomMix(MoneyMachine):
+    """The same three kinds of pact, with every term drawn per sequence."""
+
+    @initialize(shadow=random_terms("shadow"), instant=random_terms("instant"), release=random_terms("release"),
+                budget=st.integers(0, 4),
+                stakes=st.lists(st.sampled_from([0, E18, 5 * E18]), min_size=3, max_size=3))
+    def pacts(self, shadow: PactTerms, instant: PactTerms, release: PactTerms, budget: int, stakes: list[int]) -> None:
+        self.setup_world([shadow, instant, release], budget, stakes)
+
+
+SETTINGS = settings(
+    max_examples=max(1, EXAMPLES // 2), stateful_step_count=STEPS, deadline=None, derandomize=False,
+    suppress_health_check=[HealthCheck.too_slow], print_blob=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _fuzz_world(fuzz_base: FuzzBase):
+    """Bind the machines to this module's deployment; print the seed; with
+    PACTBOND_FUZZ_REPORT=<file>, append every call's outcome count to that file."""
+    MoneyMachine.base = fuzz_base
+    print(f"pactbond fuzz seed {SEED} (replay: PACTBOND_FUZZ_SEED={SEED}); "
+          f"{SETTINGS.max_examples} sequences x {STEPS} steps per machine")
+    yield
+    if REPORT:
+        with open(REPORT, "a") as f:
+            for machine, hits in sorted(HITS.items()):
+                f.write(f"{machine} (seed {SEED}, {SETTINGS.max_examples} x {STEPS}):\n")
+                f.writelines(f"  {n:7d}  {outcome}\n" for outcome, n in sorted(hits.items()))
+
+
+# The fuzz tests are hypothesis's own state-machine runners (so --hypothesis-show-statistics
+# reports them); the seed is the run's, printed above and noted on a failure. They are defined
+# apart (first and third), so that pytest-xdist's first batches (two consecutive tests per
+# worker) put them on different workers.
+test_money_invariants__fixed_pact_mix__ledgers_equal_model = get_state_machine_test(
+    seed(SEED)(FixedMix), settings=SETTINGS)
+
+
+# -- the model's arithmetic against hand-computed expectations -------------------------------------------
+
+def test_model_settle__partial_score__splits_value_and_fee_by_hand():
+    t = _base_terms()
+    # pay(6500) = 10000 * 1500 / 3000 = 5000 bps: half of 1 ETH to the agent; fee 0.01 ETH over 3
+    # voters: 3333333333333333 each, 1 wei to the buyer; partial: no slash, bond 0.2 ETH back
+    assert pay_of(t, 6500) == 5000
+    assert _hand(t, E18, 6500, 3) == (E18 // 2, E18 // 2 + 1, 3333333333333333, 0, 0, 0, E18 // 5)
+
+
+test_money_invariants__random_pact_terms__ledgers_equal_model = get_state_machine_test(
+    seed(SEED)(RandomMix), settings=SETTINGS)
+
+
+def test_model_slash__seven_wei_fail__rounds_bond_and_slash_up():
+    t = _base_terms()
+    # bond = ceil(7 * 2000 / 10000) = 2; slash = ceil(2 * 5000 / 10000) = 1; shares floor to 0
+    # insurance and 0 burned, so the buyer gets the 1 wei; fee 0.01 ETH over 2 voters
+    assert (bond_of(t, 7), slash_of(t, 7)) == (2, 1)
+    assert _hand(t, 7, 4999, 2) == (0, 7 + 1, E18 // 200, 1, 0, 0, 1)
+
+
+def test_model_appeal__overturn_to_fail__penalizes_generous_voters():
+    t = _base_terms()
+    # s0 = median(9000, 8500, 4000) = 8500 (pay 10000); s1 = median(3000, 2000) = 2500 (pay 0):
+    # overturned for the buyer; voters with pay >= 0 + 1000 (the 9000 and 8500) lose their penalty
+    a = money.appeal(t, 8500, [9000, 8500, 4000], [3000, 2000], 2, "buyer")
+    assert (a.overturned, a.challenger_won, a.final_score, a.penalized) == (True, True, 2500, [0, 1])
+    # appeal fee 0.03 ETH over 2 voters, the rest of the 0.1 ETH bond back to the winner
+    assert (a.fee_each, a.to_challenger, a.to_other, a.burned) == (15 * E18 // 1000, 7 * E18 // 100, 0, 0)
+    assert median_of([9000, 8500, 4000]) == 8500 and median_of([3000, 2000]) == 2500
