@@ -276,3 +276,11 @@ def test_client__read_only_connection__refuses_to_send(world, devnet, manifest):
         ro.stake(E18)
     assert client(devnet, manifest, 2).address == world.buyer.address
     assert ro.with_wallet(KeyWallet(devnet.account(3))).address == world.agent.address
+
+
+def test_connect__websocket__same_client_over_ws(devnet, manifest):
+    ws = devnet.url.replace("http://", "ws://")
+    pb = Pactbond.connect(ws, manifest, KeyWallet(devnet.account(11)))
+    before = pb.agent_stake(pb.wallet.address).free
+    pb.stake(E18)
+    assert pb.agent_stake(pb.wallet.address).free == before + E18
