@@ -7,7 +7,7 @@ preview_settlement and the stateful fuzz model call them; tests hold them equal 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pactbond.models import BPS, PactTerms
 
@@ -77,7 +77,6 @@ class Settlement:
     to_insurance: int
     burned: int
     bond_returned: int  # back to the agent's free stake
-    credits: dict[str, int] = field(default_factory=dict)
 
 
 def settle(t: PactTerms, value: int, score: int, voters: int) -> Settlement:
