@@ -1,0 +1,3 @@
+from pactbond.cli import main
+
+main()

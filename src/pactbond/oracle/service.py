@@ -1,0 +1,556 @@
+"""The oracle loop: watch → fetch → evaluate → evidence → sign (persisted) → serve → post → track
+→ keeper duties.
+
+One `tick(head)` does one pass; `run()` repeats it until SIGTERM. Every decision reads the chain
+(the job's state, the head block's timestamp), never the local clock, so a clock that is off
+cannot expire anything wrongly. Every step persists before it acts, and re-running a step after
+a crash finds its stored result: the evaluation, then the signed vote, then the signed
+transaction. A job delivered a hundred times is one evaluation, one vote and at most one
+transaction (the store's uniqueness rules).
+
+`PACTBOND_TEST_KILL_AT=<point>` (tests only) SIGKILLs the process at one of KILL_POINTS.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from eth_utils.address import to_checksum_address
+
+from pactbond import eip712
+from pactbond.calls import Call
+from pactbond.client import REVERTS, Job, JobState, Pactbond, Roster, revert_reason
+from pactbond.errors import PactbondError
+from pactbond.models import PactTerms, Vote
+from pactbond.oracle import evidence
+from pactbond.oracle.config import OracleSettings
+from pactbond.oracle.evaluators.base import (
+    Check,
+    Context,
+    Evaluator,
+    EvaluatorError,
+    Outcome,
+)
+from pactbond.oracle.metrics import Metrics
+from pactbond.oracle.spec import Library, Spec, SpecError, content_hash, hex32
+from pactbond.oracle.store import ConflictingVoteError, Intent, Store, StoreError
+from pactbond.oracle.txs import TxManager, TxPolicy
+from pactbond.votes import SignedVote
+
+log = logging.getLogger("pactbond.oracle")
+
+KILL_POINTS = ("evaluated", "signed", "peers_fetched", "tx_persisted", "broadcast", "receipt")
+KILL_ENV = "PACTBOND_TEST_KILL_AT"
+WATCHED = ["JobOpened", "JobSubmitted", "JobChallenged"]
+# reverts that mean a vote needs no posting any more (counted, round over, job moved on)
+_VOTE_DONE = ("vote: duplicate vote", "vote: round closed", "vote: job not in evaluation",
+              "vote: job not in appeal", "vote: deadline passed")
+_KEEPER_DONE = ("escrow: no verdict", "escrow: not expirable", "escrow: not challenged")
+
+
+class StartupError(PactbondError, RuntimeError):
+    """The service refuses to start (wrong chain, code, signer, keystore...)."""
+
+
+def kill_point(name: str) -> None:
+    """Test hook: die at once, as from a power cut, at the named point."""
+    if os.environ.get(KILL_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class Duty:
+    """What this oracle owes a job now (pure decision from the job, the chain time, the terms
+    and the oracle's place in the rosters)."""
+
+    vote_round: int | None = None  # evaluate/sign/post for this round
+    keeper: str | None = None  # "finalize" | "expire" | "resolve"
+    done: bool = False  # nothing more, ever
+
+
+def duty(j: Job, t: PactTerms, now: int, my_index0: int | None, my_index1: int | None,
+         appeal_member: bool) -> Duty:
+    """Decide from chain facts only: `now` is the chain's time."""
+    d = Duty()
+    s = j.state
+    if s.terminal:
+        d.done = True
+        return d
+    if s in (JobState.SUBMITTED, JobState.VERDICT):
+        round_open = j.round0_close == j.deadline and now <= j.deadline
+        reserved = my_index0 is not None and j.reserved >> my_index0 & 1
+        if round_open and reserved and my_index0 not in j.round0:
+            d.vote_round = 0
+        if s == JobState.SUBMITTED and now > j.deadline:
+            d.keeper = "expire"
+        if s == JobState.VERDICT and now > j.round0_close + t.challenge_window:
+            d.keeper = "finalize"
+    elif s == JobState.ACCEPTED and now > j.deadline:
+        d.keeper = "expire"
+    elif s == JobState.CHALLENGED:
+        if appeal_member and my_index1 is not None and my_index1 not in j.round1 \
+                and now <= j.deadline:
+            d.vote_round = 1
+        if now > j.deadline:
+            d.keeper = "resolve"
+    return d
+
+
+class Oracle:
+    """One committee member's service."""
+
+    def __init__(self, cfg: OracleSettings, pb: Pactbond, store: Store, library: Library,
+                 plugin: Callable[[str], Evaluator], metrics: Metrics | None = None) -> None:
+        self.cfg = cfg
+        self.pb = pb
+        self.me = to_checksum_address(pb.address)
+        self.store = store
+        self.library = library
+        self.plugin = plugin
+        self.metrics = metrics or Metrics()
+        self.txm = TxManager(pb.w3, pb._sender(), pb.chain_id, store, self.metrics, TxPolicy(
+            confirmations=cfg.confirmations, max_in_flight=cfg.max_in_flight,
+            bump_after_blocks=cfg.bump_after_blocks, bump_percent=cfg.bump_percent,
+            max_fee_cap_wei=cfg.max_fee_cap_wei, min_balance_wei=cfg.min_balance_wei,
+        ), kill_point)
+        self.stopping = threading.Event()
+        self._rosters: dict[int, Roster] = {}
+        self._specs: dict[bytes, Spec] = {}
+        self._healthy_at = 0.0
+        self._last_error = "starting"
+        self._session = requests.Session()
+        self._session.trust_env = False
+
+    # -- start-up --------------------------------------------------------------------------
+    def check_membership(self) -> None:
+        """Refuse to start unless the signer is a member of each configured committee's
+        current version."""
+        for cid in self.cfg.committees:
+            try:
+                vid = self.pb.current_version(cid)
+                r = self.pb.roster(vid)
+            except PactbondError as e:
+                raise StartupError(f"committee {cid}: {e}") from None
+            if self.me not in r.members:
+                raise StartupError(
+                    f"signer {self.me} is not a member of committee {cid} (version {vid}): "
+                    "wrong key or wrong committee in the config"
+                )
+
+    # -- reads -----------------------------------------------------------------------------
+    def roster(self, vid: int) -> Roster:
+        # members and thresholds of a version never change; the active set may (revocation),
+        # so the cache is refreshed each tick
+        if vid not in self._rosters:
+            self._rosters[vid] = self.pb.roster(vid)
+        return self._rosters[vid]
+
+    def spec(self, t: PactTerms) -> Spec:
+        if t.spec_hash not in self._specs:
+            s = self.library.spec(t.spec_hash)
+            s.check_terms(t)
+            p = self.plugin(s.evaluator.name)
+            if p.version != s.evaluator.version:
+                raise SpecError(f"spec wants evaluator {s.evaluator.name} "
+                                f"{s.evaluator.version}, this oracle runs {p.version}")
+            p.check_params(s.params)
+            self._specs[t.spec_hash] = s
+        return self._specs[t.spec_hash]
+
+    def ours(self, t: PactTerms) -> bool:
+        return t.committee_id in self.cfg.committees or \
+            t.appeal_committee_id in self.cfg.committees
+
+    # -- health ----------------------------------------------------------------------------
+    def ready(self) -> tuple[bool, str]:
+        if self.stopping.is_set():
+            return False, "stopping"
+        if time.monotonic() - self._healthy_at > max(10.0, 20 * self.cfg.poll_interval):
+            return False, self._last_error
+        if self.txm.low_balance:
+            return False, "signer balance too low to send"
+        return True, ""
+
+    def revealable(self, job_id: int) -> bool:
+        try:
+            return self.pb.job(job_id).state not in (JobState.SUBMITTED, JobState.ACCEPTED,
+                                                    JobState.OPEN)
+        except Exception:
+            return False
+
+    # -- the loop --------------------------------------------------------------------------
+    def run(self) -> None:
+        """Tick until stopped; node or database trouble backs off (at most 5 s) and retries."""
+        pause = self.cfg.poll_interval
+        while not self.stopping.is_set():
+            try:
+                self.tick()
+                self._healthy_at = time.monotonic()
+                pause = self.cfg.poll_interval
+            except StoreError as e:
+                self._fail("store", f"database: {e}")
+                pause = min(pause * 2, 5.0)
+            except (PactbondError, requests.RequestException, OSError, ValueError) as e:
+                self._fail("node", f"{type(e).__name__}: {str(e)[:200]}")
+                pause = min(pause * 2, 5.0)
+            except REVERTS as e:  # a read the node refused mid-tick
+                self._fail("node", f"{type(e).__name__}: {str(e)[:200]}")
+                pause = min(pause * 2, 5.0)
+            self.stopping.wait(pause)
+
+    def _fail(self, kind: str, msg: str) -> None:
+        self._last_error = msg
+        self.metrics.failures.labels(kind).inc()
+        log.warning("tick failed, backing off", extra={"fields": {"kind": kind, "error": msg}})
+
+    def tick(self) -> None:
+        head = int(self.pb.w3.eth.block_number)
+        self.metrics.head.set(head)
+        self._rosters.clear()
+        self.watch(head)
+        now = self.pb.now()
+        jobs = self.store.open_jobs()
+        self.metrics.queue_depth.set(len(jobs))
+        for job_id, _pact_id, _uri in jobs:
+            if self.stopping.is_set():
+                return
+            self.advance(job_id, now)
+        self.post_intents(head)
+        self.txm.tick(head, self.on_final)
+
+    # -- watching --------------------------------------------------------------------------
+    def watch(self, head: int) -> None:
+        """Follow new jobs of our committees from confirmed blocks, from the last block seen;
+        a watched block whose hash changed (a reorg) is re-read."""
+        safe = head - self.cfg.confirmations
+        cursor = self.store.cursor()
+        if cursor is None:
+            start = self.cfg.start_block if self.cfg.start_block is not None \
+                else self.pb.manifest.block
+            cursor = start - 1
+        cursor = self._unwind(cursor)
+        if safe <= cursor:
+            return
+        last = min(safe, cursor + self.cfg.log_chunk)
+        for ev in self.pb.events(cursor + 1, last, names=WATCHED):
+            jid = int(ev.job_id)  # type: ignore[attr-defined]
+            if ev.name == "JobOpened":
+                t = self.pb.pact(int(ev.pact_id))  # type: ignore[attr-defined]
+                if self.ours(t) and self.store.follow(jid, int(ev.pact_id),  # type: ignore[attr-defined]
+                                                      ev.block_number):
+                    self.metrics.jobs_seen.inc()
+                    log.info("job followed", extra={"fields": {"job": jid}})
+            elif ev.name == "JobSubmitted":
+                uri = str(ev.uri)  # type: ignore[attr-defined]
+                if uri:
+                    self._set_uri(jid, uri)
+            elif ev.name == "JobChallenged":
+                self.store.reopen_job(jid)
+        blk = self.pb.w3.eth.get_block(last)
+        self.store.advance(last, bytes(blk["hash"]), keep=self.cfg.reorg_window)
+        self.metrics.cursor.set(last)
+
+    def _set_uri(self, job_id: int, uri: str) -> None:
+        with self.store.tx() as db:
+            db.execute("UPDATE jobs SET uri = ? WHERE job_id = ?", (uri[:2048], job_id))
+
+    def _unwind(self, cursor: int) -> int:
+        """Walk back over blocks whose stored hash no longer matches the chain."""
+        start = cursor
+        while cursor >= 0:
+            stored = self.store.block_hash(cursor)
+            if stored is None:
+                break
+            if bytes(self.pb.w3.eth.get_block(cursor)["hash"]) == stored:
+                break
+            cursor -= 1
+            if start - cursor > self.cfg.reorg_window:
+                break
+        if cursor != start:
+            log.warning("reorg: re-reading blocks", extra={"fields": {"from": cursor + 1,
+                                                                        "to": start}})
+            self.store.rewind(cursor)
+        return cursor
+
+    # -- one job ---------------------------------------------------------------------------
+    def advance(self, job_id: int, now: int) -> None:
+        try:
+            j = self.pb.job(job_id)
+            t = self.pb.pact(j.pact_id)
+            r0 = self.roster(j.committee_version)
+            i0 = r0.index(self.me)
+            i1: int | None = None
+            appeal_member = False
+            if j.state == JobState.CHALLENGED:
+                r1 = self.roster(j.appeal_version)
+                i1 = r1.index(self.me)
+                appeal_member = self.me in r1.accepted and self.me in r1.active
+            d = duty(j, t, now, i0, i1, appeal_member)
+            if d.done:
+                self.store.finish_job(job_id)
+                self.metrics.settled.inc()
+                log.info("job ended", extra={"fields": {"job": job_id, "state": j.state.name}})
+                return
+            if d.vote_round is not None:
+                self.vote(j, t, d.vote_round, now)
+            elif self.store.vote(job_id, (j.state == JobState.CHALLENGED and 1) or 0) is not None:
+                self._note_counted(j)
+            if d.keeper and self.cfg.keeper:
+                self.store.intend(d.keeper, job_id)
+        except ConflictingVoteError as e:
+            self.txm.alert("conflict", f"job {job_id}: {e}")
+        except (SpecError, EvaluatorError) as e:
+            # an evaluator fault was counted where it happened; a spec that does not load is
+            # this oracle's own fault: it withholds its vote and retries
+            n = self.store.note_failure(job_id, str(e)) if isinstance(e, SpecError) else -1
+            self.metrics.failures.labels("evaluate").inc()
+            log.warning("job failed", extra={"fields": {"job": job_id, "attempt": n,
+                                                         "error": str(e)[:200]}})
+
+    def _note_counted(self, j: Job) -> None:
+        for rnd, counted in ((0, j.round0), (1, j.round1)):
+            v = self.store.vote(j.id, rnd)
+            if v is None or v.counted:
+                continue
+            r = self.roster(j.appeal_version if rnd else j.committee_version)
+            i = r.index(self.me)
+            if i is not None and i in counted:
+                self.store.mark_counted(j.id, rnd)
+                self.metrics.counted.inc()
+
+    def vote(self, j: Job, t: PactTerms, round_: int, now: int) -> None:
+        """Evaluate (once), sign (once), then intend to post."""
+        stored = self.store.vote(j.id, round_)
+        if stored is None:
+            ev = self.store.evaluation(j.id, round_)
+            if ev is None:
+                ev = self.evaluate(j, t, round_, now)
+                if ev is None:
+                    return  # waiting for the deliverable
+            score, evidence_hash, _ = ev
+            spec_hash = t.spec_hash
+            v = Vote(job_id=j.id, deliverable_hash=j.deliverable_hash, spec_hash=spec_hash,
+                     score_bps=score, evidence_hash=evidence_hash, round=round_,
+                     deadline=j.deadline)
+            typed = eip712.typed_data(v, self.pb.chain_id, self.pb.escrow.address)
+            wallet = self.pb._sender()
+            self.store.sign_vote(j.id, round_, score, evidence_hash, j.deliverable_hash,
+                                 spec_hash, j.deadline, self.me,
+                                 lambda: wallet.sign_typed_data(typed))
+            self.metrics.signed.inc()
+            log.info("vote signed", extra={"fields": {"job": j.id, "round": round_,
+                                                      "score": score}})
+            kill_point("signed")
+        self.store.intend("vote", j.id, round_)
+
+    def evaluate(self, j: Job, t: PactTerms, round_: int,
+                 now: int) -> tuple[int, bytes, bytes | None] | None:
+        started = int(time.time())
+        spec = self.spec(t)
+        data, why = self.fetch(j, spec.deliverable.max_bytes)
+        plugin: Evaluator | None = None
+        if data is None:
+            if now < j.deadline - self.cfg.margin:
+                return None
+            outcome = Outcome(score_bps=0, error=f"deliverable unavailable: {why}",
+                              checks=[Check(name="deliverable", passed=False, detail=why)])
+        else:
+            plugin = self.plugin(spec.evaluator.name)
+            ctx = Context(deliverable=data, params=spec.params, load=self.library.get,
+                          seed=content_hash(b"pactbond-seed" + j.id.to_bytes(32, "big")
+                                            + spec.hash + round_.to_bytes(1, "big")),
+                          job_id=j.id,
+                          scratch_root=str(self.cfg.scratch_dir) if self.cfg.scratch_dir
+                          else None)
+            try:
+                outcome = plugin.evaluate(ctx)
+            except EvaluatorError as e:
+                attempts = self.store.note_failure(j.id, str(e))
+                if attempts < self.cfg.evaluate_retries and now < j.deadline - self.cfg.margin:
+                    raise
+                outcome = Outcome(score_bps=0, error=f"evaluator failed: {e}")
+        packet, h, reveal, reveal_hash = evidence.build(
+            job_id=j.id, round_=round_, chain_id=self.pb.chain_id,
+            escrow=self.pb.escrow.address, member=self.me,
+            deliverable_hash=j.deliverable_hash, deliverable_size=len(data) if data else None,
+            spec=spec, plugin=plugin, outcome=outcome, chain_time=now, started=started,
+            finished=int(time.time()))
+        score, h = self.store.save_evaluation(j.id, round_, outcome.score_bps, h, packet,
+                                              reveal, reveal_hash)
+        self.metrics.evaluated.inc()
+        log.info("evaluated", extra={"fields": {"job": j.id, "round": round_, "score": score,
+                                                "evidence": hex32(h)}})
+        kill_point("evaluated")
+        return score, h, reveal_hash
+
+    def fetch(self, j: Job, limit: int) -> tuple[bytes | None, str]:
+        """The deliverable's bytes: uploaded here, else the submission's URL, else a peer's
+        copy; only bytes that hash to the on-chain deliverable hash count."""
+        limit = min(limit, self.cfg.max_deliverable_bytes)
+        h = j.deliverable_hash
+        data = self.store.blob(h, "deliverable")
+        if data is not None:
+            return (data, "") if len(data) <= limit else (None, f"over {limit} bytes")
+        sources = []
+        uri = self.store.job_uri(j.id)
+        if uri.startswith(("http://", "https://")):
+            sources.append(uri)
+        sources += [f"{u}/deliverables/{hex32(h)}" for m, u in self.cfg.peers.items()
+                    if m != self.me]
+        why = "not uploaded and no source has it"
+        for url in sources:
+            try:
+                got = self._get_limited(url, limit)
+            except (requests.RequestException, ValueError) as e:
+                why = f"{url}: {type(e).__name__}"
+                continue
+            if got is None:
+                continue
+            if content_hash(got) != h:
+                why = f"{url}: bytes do not match the deliverable hash"
+                continue
+            self.store.put_blob(h, "deliverable", got)
+            return got, ""
+        return None, why
+
+    def _get_limited(self, url: str, limit: int) -> bytes | None:
+        with self._session.get(url, timeout=self.cfg.fetch_timeout, stream=True) as r:
+            if r.status_code != 200:
+                return None
+            body = b""
+            for chunk in r.iter_content(65536):
+                body += chunk
+                if len(body) > limit:
+                    raise ValueError(f"over {limit} bytes")
+            return body
+
+    # -- posting ---------------------------------------------------------------------------
+    def post_intents(self, head: int) -> None:
+        room = self.txm.room()
+        for it in self.store.intents("new"):
+            if room <= 0 or self.stopping.is_set():
+                return
+            call = self.build(it)
+            if call is None:
+                continue
+            c, gas = call
+            if self.txm.send(it, c, gas) is not None:
+                room -= 1
+
+    def build(self, it: Intent) -> tuple[Call, int] | None:
+        """The call an intent needs now, simulated; None when it needs none (and it is then
+        marked done) or cannot be sent yet."""
+        j = self.pb.job(it.job_id)
+        t = self.pb.pact(j.pact_id)
+        if it.kind == "vote":
+            call = self._vote_call(j, t, it.round)
+        else:
+            call = self.pb._esc.call(it.kind, j.id, t.as_tuple())
+        if call is None:
+            self.store.set_intent(it.id, "done", "vote counted or round over")
+            return None
+        try:
+            gas = int(self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to,
+                                                   "data": call.data}))
+        except REVERTS as e:
+            reason = revert_reason(e) or ""
+            if (it.kind == "vote" and reason.startswith(_VOTE_DONE)) or reason.startswith(
+                    _KEEPER_DONE) or "not expirable" in reason:
+                self.store.set_intent(it.id, "done", reason)
+                return None
+            if it.kind != "vote" and reason.startswith(("escrow: challenge window open",
+                                                         "escrow: appeal open",
+                                                         "escrow: work window open",
+                                                         "escrow: evaluation window open")):
+                return None  # not due yet at the node's time: try again next tick
+            self.store.set_intent(it.id, "failed", reason or str(e)[:200])
+            self.metrics.failures.labels("simulate").inc()
+            log.warning("simulation refused", extra={"fields": {"intent": it.kind,
+                                                                "job": it.job_id,
+                                                                "reason": reason}})
+            return None
+        return call, gas * 6 // 5
+
+    def _vote_call(self, j: Job, t: PactTerms, round_: int) -> Call | None:
+        mine = self.store.vote(j.id, round_)
+        if mine is None:
+            return None
+        r = self.roster(j.appeal_version if round_ else j.committee_version)
+        counted = j.round1 if round_ else j.round0
+        i = r.index(self.me)
+        if i is None or i in counted:
+            if i is not None:
+                self.store.mark_counted(j.id, round_)
+            return None
+        if round_ == 0 and (j.round0_close != j.deadline or j.state not in
+                            (JobState.SUBMITTED, JobState.VERDICT)):
+            return None
+        if round_ == 1 and j.state != JobState.CHALLENGED:
+            return None
+        votes = [(self.me, mine.score, mine.evidence_hash, mine.deadline, mine.signature)]
+        votes += self.peer_votes(j, t, round_, r, counted)
+        kill_point("peers_fetched")
+        fn = "appeal" if round_ else "settle"
+        call = self.pb._esc.call(fn, j.id, t.as_tuple(), votes)
+        try:
+            self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to, "data": call.data})
+        except REVERTS:
+            # a peer's vote no longer counts (posted meanwhile): post ours alone
+            call = self.pb._esc.call(fn, j.id, t.as_tuple(), votes[:1])
+        return call
+
+    def peer_votes(self, j: Job, t: PactTerms, round_: int, r: Roster,
+                   counted: dict[int, int]) -> list[tuple[Any, ...]]:
+        """Peers' signed votes for this job and round, fetched from their endpoints and kept
+        only if they verify and would count."""
+        out: list[tuple[Any, ...]] = []
+        domain = self.pb.domain()
+        for member, url in self.cfg.peers.items():
+            i = r.index(member)
+            if member == self.me or i is None or i in counted:
+                continue
+            if round_ == 0 and not j.reserved >> i & 1:
+                continue
+            try:
+                resp = self._session.get(f"{url}/votes/{j.id}", params={"round": round_},
+                                         timeout=2.0)
+                if resp.status_code != 200:
+                    continue
+                doc = resp.json()
+                v = Vote(job_id=j.id, deliverable_hash=j.deliverable_hash,
+                         spec_hash=t.spec_hash, score_bps=int(doc["score_bps"]),
+                         evidence_hash=doc["evidence_hash"], round=round_,
+                         deadline=int(doc["deadline"]))
+                sv = SignedVote(vote=v, member=member,
+                                signature=bytes.fromhex(str(doc["signature"]).removeprefix("0x")))
+                eip712.verify(eip712.digest(domain, eip712.vote_struct_hash(v)), sv.signature,
+                              member)
+            except Exception as e:  # a peer's bad answer never stops our own vote
+                log.info("peer vote skipped", extra={"fields": {"peer": member,
+                                                                "error": type(e).__name__}})
+                continue
+            out.append(sv.as_tuple())
+        return out
+
+    def on_final(self, it: Intent, ok: bool) -> None:
+        """A transaction of `it` is final: done if it succeeded and left nothing to do; else
+        the intent is re-examined (a vote is done once counted or its round is over)."""
+        if ok and it.kind != "vote":
+            self.store.set_intent(it.id, "done", "confirmed")
+            return
+        if it.kind == "vote":
+            j = self.pb.job(it.job_id)
+            self._note_counted(j)
+            v = self.store.vote(it.job_id, it.round)
+            if v is not None and v.counted:
+                self.store.set_intent(it.id, "done", "counted")
+                return
+        self.store.set_intent(it.id, "new", "re-examine after a failed transaction")
