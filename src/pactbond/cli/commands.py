@@ -1,0 +1,697 @@
+"""The `pactbond` commands on the client library: one function a command, checks first."""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from web3 import Web3
+
+from pactbond.cli.common import (
+    DEVNET_STATE,
+    STATE_DIR,
+    CliError,
+    address,
+    asset_arg,
+    confirm,
+    connect,
+    connection_options,
+    devnet_state,
+    emit,
+    fmt_amount,
+    hash32,
+    json_option,
+    load_document,
+    parse_amount,
+    wallet_options,
+)
+from pactbond.client import JobState, Pactbond
+from pactbond.errors import InvalidInputError
+from pactbond.models import ZERO_ADDRESS, PactTerms
+from pactbond.oracle.spec import Library, content_hash, hex32
+from pactbond.votes import SignedVote
+
+# -- devnet ------------------------------------------------------------------------------------
+
+
+@click.group()
+def devnet() -> None:
+    """The embedded local chain (anvil from the project's npm packages)."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"anvil" in cmdline
+
+
+@devnet.command("up")
+@click.option("--block-time", type=click.FloatRange(min=0.05), help="seconds between blocks "
+              "(default: mine each transaction at once)")
+@click.option("--port", type=click.IntRange(1, 65535), help="default: a free port")
+@json_option
+def devnet_up(block_time: float | None, port: int | None, as_json: bool) -> None:
+    """Start a local chain, deploy the contracts and write the manifest."""
+    from pactbond.deploy import deploy
+    from pactbond.devnet import Devnet
+
+    state = devnet_state()
+    if state and _alive(int(state.get("pid", 0))):
+        emit(state, as_json, f"devnet already up: {state['url']} (chain {state['chain_id']}, "
+                             f"pid {state['pid']})")
+        return
+    d = Devnet(block_time=block_time, port=port).start()
+    try:
+        w3 = Web3(Web3.HTTPProvider(d.url))
+        m = deploy(w3, d.account(0), network="devnet", out_dir=Path("deployments"),
+                   expected_chain_id=d.chain_id)
+    except BaseException:
+        d.stop()
+        raise
+    atexit.unregister(d.stop)  # the chain outlives this command: `devnet down` stops it
+    state = {"pid": d.pid, "url": d.url, "chain_id": d.chain_id,
+             "manifest": str(Path("deployments/devnet.json").resolve()),
+             "contracts": {n: r.address for n, r in m.contracts.items()}}
+    STATE_DIR.mkdir(exist_ok=True)
+    DEVNET_STATE.write_text(json.dumps(state, indent=2) + "\n")
+    emit(state, as_json, lambda: "\n".join([
+        f"devnet up: {d.url}  chain {d.chain_id}  pid {d.pid}",
+        *[f"  {n:<18} {a}" for n, a in state["contracts"].items()],
+        "  manifest           deployments/devnet.json",
+        "  test accounts      --dev-account 0..9 (anvil's public keys: devnet only)",
+    ]))
+
+
+@devnet.command("down")
+def devnet_down() -> None:
+    """Stop the devnet started by `devnet up` (by its PID)."""
+    state = devnet_state()
+    if not state:
+        raise CliError("no devnet is up (nothing in .pactbond/devnet.json)")
+    pid = int(state.get("pid", 0))
+    if _alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        for _ in range(100):
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, signal.SIGKILL)
+    DEVNET_STATE.unlink(missing_ok=True)
+    click.echo(f"devnet down (pid {pid})")
+
+
+@devnet.command("status")
+@json_option
+def devnet_status(as_json: bool) -> None:
+    """Is the devnet up, and at which block?"""
+    from pactbond.devnet import chain_id_at, rpc
+
+    state = devnet_state()
+    if not state:
+        emit({"up": False}, as_json, "devnet: down")
+        raise SystemExit(1)
+    up = _alive(int(state["pid"])) and chain_id_at(state["url"]) == state["chain_id"]
+    block = int(rpc(state["url"], "eth_blockNumber"), 16) if up else None
+    out = {**state, "up": up, "block": block}
+    emit(out, as_json, f"devnet: {'up' if up else 'down'} {state['url']} chain "
+                       f"{state['chain_id']} pid {state['pid']}" + (f" block {block}" if up
+                                                                     else ""))
+    if not up:
+        raise SystemExit(1)
+
+
+# -- deploy ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--network", required=True, help="an ape network, e.g. ethereum:sepolia:node")
+@click.option("--account", "ape_alias", help="the ape account that deploys")
+def deploy(network: str, ape_alias: str | None) -> None:
+    """Deploy to any network ape knows (`ape run deploy`); writes deployments/<network>.json."""
+    import shutil
+    import subprocess
+    import sys
+
+    ape = shutil.which("ape") or str(Path(sys.executable).parent / "ape")
+    if not Path(ape).exists():
+        raise CliError("deploying to a named network needs ape: install pactbond[ape]")
+    cmd = [ape, "run", "deploy", "--network", network]
+    if ape_alias:
+        cmd += ["--account", ape_alias]
+    raise SystemExit(subprocess.call(cmd))  # noqa: S603 (argv built from checked parts)
+
+
+# -- stake -------------------------------------------------------------------------------------
+
+
+@click.group()
+def stake() -> None:
+    """Agent and evaluator stake."""
+
+
+def _decimals(pb: Pactbond, asset: str) -> int:
+    return 18 if asset == ZERO_ADDRESS else pb.token_decimals(asset)
+
+
+def _sym(asset: str) -> str:
+    return "ETH" if asset == ZERO_ADDRESS else "units"
+
+
+@stake.command("deposit")
+@click.argument("amount")
+@click.option("--asset", help="ERC-20 address (default ETH)")
+@click.option("--evaluator", is_flag=True, help="evaluator stake (default: agent stake)")
+@wallet_options
+def stake_deposit(amount: str, asset: str | None, evaluator: bool, **kw: Any) -> None:
+    """Deposit AMOUNT (in the asset's units, e.g. 1.5) as stake."""
+    pb = connect(kw, need_wallet=True)
+    a = asset_arg(asset)
+    wei = parse_amount(amount, _decimals(pb, a))
+    if wei == 0:
+        raise InvalidInputError("amount must be above 0")
+    role = "evaluator" if evaluator else "agent"
+    confirm(kw, f"stake {fmt_amount(wei, _decimals(pb, a), _sym(a))} as {role} from "
+                f"{pb.address}")
+    if a != ZERO_ADDRESS and pb.allowance(pb.address, a) < wei:
+        pb.approve(a, wei)
+    pb.stake(wei, a, evaluator=evaluator)
+    click.echo(f"staked {fmt_amount(wei, _decimals(pb, a), _sym(a))} ({role})")
+
+
+@stake.command("unstake")
+@click.argument("amount")
+@click.option("--asset")
+@wallet_options
+def stake_unstake(amount: str, asset: str | None, **kw: Any) -> None:
+    """Evaluator: start the cooldown for AMOUNT of unreserved stake."""
+    pb = connect(kw, need_wallet=True)
+    a = asset_arg(asset)
+    wei = parse_amount(amount, _decimals(pb, a))
+    confirm(kw, f"request unstake of {fmt_amount(wei, _decimals(pb, a), _sym(a))}")
+    pb.request_unstake(wei, a)
+    s = pb.evaluator_stake(pb.address, a)
+    click.echo(f"unstake requested: withdrawable after {s.unlock_at} (chain time)")
+
+
+@stake.command("withdraw")
+@click.argument("amount", required=False)
+@click.option("--asset")
+@click.option("--evaluator", is_flag=True, help="withdraw all pending evaluator stake")
+@wallet_options
+def stake_withdraw(amount: str | None, asset: str | None, evaluator: bool, **kw: Any) -> None:
+    """Withdraw AMOUNT of free agent stake, or (--evaluator) all pending evaluator stake once
+    its cooldown is over."""
+    if evaluator == (amount is not None):
+        raise click.UsageError("give AMOUNT for agent stake, or --evaluator without AMOUNT")
+    pb = connect(kw, need_wallet=True)
+    a = asset_arg(asset)
+    d, sym = _decimals(pb, a), _sym(a)
+    wei = pb.evaluator_stake(pb.address, a).pending if evaluator else parse_amount(str(amount), d)
+    confirm(kw, f"withdraw {fmt_amount(wei, d, sym)} of stake")
+    if evaluator:
+        pb.withdraw_evaluator_stake(a)
+    else:
+        pb.withdraw_stake(wei, a)
+    click.echo(f"withdrew {fmt_amount(wei, d, sym)}")
+
+
+@stake.command("show")
+@click.argument("who", required=False)
+@click.option("--asset")
+@json_option
+@wallet_options
+def stake_show(who: str | None, asset: str | None, as_json: bool, **kw: Any) -> None:
+    """An address's agent and evaluator stake (default: the wallet's)."""
+    pb = connect(kw)
+    acct = address(who) if who else pb.address
+    a = asset_arg(asset)
+    out = {"address": acct, "asset": a, "agent": pb.agent_stake(acct, a).model_dump(),
+           "evaluator": pb.evaluator_stake(acct, a).model_dump(), "credit": pb.credit(acct, a)}
+    emit(out, as_json)
+
+
+# -- pacts -------------------------------------------------------------------------------------
+
+
+@click.group()
+def pact() -> None:
+    """Pacts: the terms a job is judged and paid by."""
+
+
+def terms_from_file(path: str) -> tuple[PactTerms, bytes | None]:
+    """Pact terms from YAML/JSON; `spec: FILE` is hashed (keccak-256 of its bytes) into
+    spec_hash and its bytes returned so they can be kept beside the others."""
+    doc = load_document(path)
+    spec_bytes: bytes | None = None
+    if "spec" in doc:
+        sp = Path(str(doc.pop("spec")))
+        if not sp.is_absolute():
+            sp = Path(path).parent / sp
+        try:
+            spec_bytes = sp.read_bytes()
+        except OSError as e:
+            raise InvalidInputError(f"spec document {sp}: {e.strerror}") from None
+        doc["spec_hash"] = content_hash(spec_bytes)
+    try:
+        return PactTerms(**doc), spec_bytes
+    except ValidationError as e:
+        lines = [f"{'.'.join(str(x) for x in err['loc']) or 'pact'}: {err['msg']}"
+                 for err in e.errors()]
+        raise InvalidInputError(f"{path}: " + "; ".join(lines)) from None
+
+
+@pact.command("create")
+@click.argument("file", type=click.Path(dir_okay=False))
+@json_option
+@wallet_options
+def pact_create(file: str, as_json: bool, **kw: Any) -> None:
+    """Create a pact from FILE (YAML or JSON terms; `spec: FILE` names the evaluation spec)."""
+    terms, spec_bytes = terms_from_file(file)
+    if spec_bytes is not None:
+        from pactbond.oracle.spec import Spec
+
+        Spec.parse(spec_bytes).check_terms(terms.model_copy(
+            update={"spec_hash": content_hash(spec_bytes)}))
+    pb = connect(kw, need_wallet=True)
+    confirm(kw, f"create a pact on committee {terms.committee_id}")
+    pid = pb.create_pact(terms)
+    if spec_bytes is not None:
+        Library([STATE_DIR / "documents"]).add(spec_bytes)
+    emit({"pact_id": pid, "spec_hash": terms.spec_hash}, as_json,
+         f"pact {pid} created (spec {hex32(terms.spec_hash)})")
+
+
+@pact.command("show")
+@click.argument("pact_id", type=click.IntRange(min=1))
+@json_option
+@connection_options
+def pact_show(pact_id: int, as_json: bool, **kw: Any) -> None:
+    """A pact's terms and record."""
+    pb = connect(kw)
+    terms = pb.pact(pact_id).model_dump()
+    record = pb.pact_reputation(pact_id).model_dump()
+    emit({"pact_id": pact_id, "terms": terms, "record": record}, as_json, lambda: "\n".join(
+        [f"pact {pact_id}"] + [f"  {k:<22} {v}" for k, v in _flat(terms).items()]
+        + [f"  record.{k:<15} {v}" for k, v in record.items()]))
+
+
+def _flat(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in d.items()}
+
+
+# -- committees --------------------------------------------------------------------------------
+
+
+@click.group()
+def committee() -> None:
+    """Evaluator committees and their versions."""
+
+
+def _members(text: str) -> list[str]:
+    return [address(m.strip(), "member") for m in text.split(",") if m.strip()]
+
+
+@committee.command("create")
+@click.option("--members", required=True, help="comma-separated addresses")
+@click.option("--threshold", type=click.IntRange(min=1), required=True)
+@click.option("--bond", required=True, help="evaluator bond (asset units)")
+@click.option("--penalty", required=True, help="penalty per job (asset units)")
+@click.option("--asset")
+@click.option("--rotation-delay", type=click.IntRange(min=0))
+@json_option
+@wallet_options
+def committee_create(members: str, threshold: int, bond: str, penalty: str, asset: str | None,
+                     rotation_delay: int | None, as_json: bool, **kw: Any) -> None:
+    """Create a committee (its first version is in force at once)."""
+    pb = connect(kw, need_wallet=True)
+    a = asset_arg(asset)
+    d = _decimals(pb, a)
+    cid = pb.create_committee(_members(members), threshold, parse_amount(bond, d, "bond"),
+                              parse_amount(penalty, d, "penalty"), a, rotation_delay)
+    emit({"committee_id": cid}, as_json, f"committee {cid} created")
+
+
+@committee.command("rotate")
+@click.argument("committee_id", type=click.IntRange(min=1))
+@click.option("--members", required=True)
+@click.option("--threshold", type=click.IntRange(min=1), required=True)
+@click.option("--bond", required=True)
+@click.option("--penalty", required=True)
+@json_option
+@wallet_options
+def committee_rotate(committee_id: int, members: str, threshold: int, bond: str, penalty: str,
+                     as_json: bool, **kw: Any) -> None:
+    """Propose the committee's next version (in force after the rotation delay)."""
+    pb = connect(kw, need_wallet=True)
+    d = _decimals(pb, pb.committee(committee_id).asset)
+    vid = pb.propose_version(committee_id, _members(members), threshold,
+                             parse_amount(bond, d, "bond"), parse_amount(penalty, d, "penalty"))
+    emit({"version_id": vid}, as_json, f"version {vid} proposed for committee {committee_id}")
+
+
+@committee.command("accept")
+@click.argument("version_id", type=click.IntRange(min=1))
+@wallet_options
+def committee_accept(version_id: int, **kw: Any) -> None:
+    """Evaluator: consent to serve in a committee version."""
+    pb = connect(kw, need_wallet=True)
+    pb.accept_version(version_id)
+    click.echo(f"{pb.address} accepted version {version_id}")
+
+
+@committee.command("approve-pact")
+@click.argument("committee_id", type=click.IntRange(min=1))
+@click.argument("pact_id", type=click.IntRange(min=1))
+@wallet_options
+def committee_approve(committee_id: int, pact_id: int, **kw: Any) -> None:
+    """Committee admin: let PACT_ID name this committee."""
+    pb = connect(kw, need_wallet=True)
+    pb.approve_pact(committee_id, pact_id)
+    click.echo(f"committee {committee_id} approved pact {pact_id}")
+
+
+@committee.command("revoke")
+@wallet_options
+def committee_revoke(**kw: Any) -> None:
+    """Evaluator: revoke your own key at once (for every committee)."""
+    pb = connect(kw, need_wallet=True)
+    confirm(kw, f"revoke {pb.address}'s key in every committee (irreversible)")
+    pb.revoke_key()
+    click.echo(f"{pb.address} revoked")
+
+
+@committee.command("show")
+@click.argument("committee_id", type=click.IntRange(min=1))
+@json_option
+@connection_options
+def committee_show(committee_id: int, as_json: bool, **kw: Any) -> None:
+    """A committee and its current version's roster."""
+    pb = connect(kw)
+    c = pb.committee(committee_id)
+    r = pb.roster(c.current_version)
+    emit({"committee": c.model_dump(), "roster": r.model_dump()}, as_json, lambda: "\n".join([
+        f"committee {committee_id}: admin {c.admin}, version {c.current_version}, "
+        f"{r.threshold}-of-{len(r.members)}, bond {r.bond}, penalty {r.penalty}",
+        *[f"  {m}  {'accepted' if m in r.accepted else 'not accepted'}"
+          f"{'' if m in r.active else ', revoked'}" for m in r.members]]))
+
+
+# -- jobs --------------------------------------------------------------------------------------
+
+
+@click.group()
+def job() -> None:
+    """Jobs: open, accept, submit, cancel, inspect."""
+
+
+def _spec_dirs(extra: tuple[str, ...]) -> list[Path]:
+    return [Path(p) for p in extra] + [STATE_DIR / "documents", Path("specs")]
+
+
+@job.command("open")
+@click.argument("pact_id", type=click.IntRange(min=1))
+@click.option("--agent", required=True, help="the agent's address")
+@click.option("--value", required=True, help="the job's value (asset units, e.g. 0.5)")
+@click.option("--spec-dir", multiple=True, help="where the pact's spec document is")
+@json_option
+@wallet_options
+def job_open(pact_id: int, agent: str, value: str, spec_dir: tuple[str, ...], as_json: bool,
+             **kw: Any) -> None:
+    """Buyer: open and fund a job (value + the pact's evaluator fee)."""
+    who = address(agent, "agent")
+    pb = connect(kw, need_wallet=True)
+    t = pb.pact(pact_id)
+    wei = parse_amount(value, _decimals(pb, t.asset), "value")
+    # a job on a pact whose evaluation spec does not load could never be judged as agreed
+    Library(_spec_dirs(spec_dir)).spec(t.spec_hash).check_terms(t)
+    d, s = _decimals(pb, t.asset), _sym(t.asset)
+    confirm(kw, f"pay {fmt_amount(wei + t.evaluator_fee, d, s)} (value "
+                f"{fmt_amount(wei, d, s)} + fee {fmt_amount(t.evaluator_fee, d, s)}) into "
+                f"escrow for agent {who}")
+    if t.asset != ZERO_ADDRESS and pb.allowance(pb.address, t.asset) < wei + t.evaluator_fee:
+        pb.approve(t.asset, wei + t.evaluator_fee)
+    jid = pb.open_job(pact_id, who, wei)
+    emit({"job_id": jid}, as_json, f"job {jid} opened")
+
+
+@job.command("accept")
+@click.argument("job_id", type=click.IntRange(min=1))
+@wallet_options
+def job_accept(job_id: int, **kw: Any) -> None:
+    """Agent: accept a job (locks the bond)."""
+    pb = connect(kw, need_wallet=True)
+    pb.accept(job_id)
+    click.echo(f"job {job_id} accepted")
+
+
+@job.command("submit")
+@click.argument("job_id", type=click.IntRange(min=1))
+@click.option("--file", "file_", type=click.Path(dir_okay=False, exists=True),
+              help="the deliverable (its keccak-256 is submitted)")
+@click.option("--hash", "hash_", help="the deliverable's hash, if not --file")
+@click.option("--uri", default="", help="where oracles can fetch the bytes")
+@click.option("--upload", multiple=True, help="oracle API URLs to upload the bytes to")
+@wallet_options
+def job_submit(job_id: int, file_: str | None, hash_: str | None, uri: str,
+               upload: tuple[str, ...], **kw: Any) -> None:
+    """Agent: submit a deliverable's hash (uploading the bytes to the oracles first)."""
+    if (file_ is None) == (hash_ is None):
+        raise click.UsageError("give exactly one of --file or --hash")
+    data = Path(file_).read_bytes() if file_ else None
+    h = content_hash(data) if data is not None else hash32(str(hash_), "--hash")
+    if upload and data is None:
+        raise click.UsageError("--upload needs --file")
+    pb = connect(kw, need_wallet=True)
+    for api in upload:
+        import requests
+
+        r = requests.post(f"{api.rstrip('/')}/deliverables", data=data, timeout=30,
+                          headers={"X-Content-Hash": hex32(h)})
+        if r.status_code not in (200, 201):
+            raise CliError(f"upload to {api} refused: {r.status_code} {r.text[:200]}")
+    pb.submit(job_id, h, uri)
+    click.echo(f"job {job_id} submitted: deliverable {hex32(h)}")
+
+
+@job.command("cancel")
+@click.argument("job_id", type=click.IntRange(min=1))
+@wallet_options
+def job_cancel(job_id: int, **kw: Any) -> None:
+    """Buyer (before acceptance) or anyone (after the accept deadline): refund the job."""
+    pb = connect(kw, need_wallet=True)
+    confirm(kw, f"cancel job {job_id}")
+    pb.cancel(job_id)
+    click.echo(f"job {job_id} cancelled: value and fee credited to the buyer")
+
+
+@job.command("show")
+@click.argument("job_id", type=click.IntRange(min=1))
+@json_option
+@connection_options
+def job_show(job_id: int, as_json: bool, **kw: Any) -> None:
+    """A job: state, parties, deadlines, money and votes."""
+    pb = connect(kw)
+    if job_id > pb.job_count():
+        raise CliError(f"no job {job_id}: this deployment has {pb.job_count()} jobs")
+    j = pb.job(job_id)
+    emit(j, as_json)
+
+
+@job.command("list")
+@click.option("--pact", "pact_id", type=click.IntRange(min=1))
+@click.option("--state", type=click.Choice([s.name.lower() for s in JobState]))
+@json_option
+@connection_options
+def job_list(pact_id: int | None, state: str | None, as_json: bool, **kw: Any) -> None:
+    """Every job (optionally of one pact, in one state)."""
+    pb = connect(kw)
+    rows = []
+    for jid in range(1, pb.job_count() + 1):
+        j = pb.job(jid)
+        if pact_id is not None and j.pact_id != pact_id:
+            continue
+        if state is not None and j.state.name.lower() != state:
+            continue
+        rows.append({"job_id": jid, "pact_id": j.pact_id, "state": j.state.name,
+                     "buyer": j.buyer, "agent": j.agent, "value": j.value})
+    emit(rows, as_json, lambda: "\n".join(
+        ["  id  pact  state                value  agent"]
+        + [f"{r['job_id']:>4}  {r['pact_id']:>4}  {r['state']:<19} {r['value']:>7}  {r['agent']}"
+           for r in rows]) if rows else "no jobs")
+
+
+# -- votes -------------------------------------------------------------------------------------
+
+
+@click.group()
+def vote() -> None:
+    """EIP-712 votes: sign, verify, submit."""
+
+
+def _load_vote(path: str) -> SignedVote:
+    doc = load_document(path)
+    try:
+        return SignedVote.model_validate({**doc, "signature": bytes.fromhex(
+            str(doc.get("signature", "")).removeprefix("0x"))})
+    except (ValidationError, ValueError) as e:
+        raise InvalidInputError(f"{path} is not a signed vote: {str(e).splitlines()[0]}") \
+            from None
+
+
+@vote.command("sign")
+@click.argument("job_id", type=click.IntRange(min=1))
+@click.argument("score", type=click.IntRange(0, 10_000))
+@click.option("--evidence", required=True, help="the evidence packet's hash")
+@click.option("--round", "round_", type=click.IntRange(0, 1), default=0)
+@click.option("--out", type=click.Path(dir_okay=False), help="write the vote here")
+@wallet_options
+def vote_sign(job_id: int, score: int, evidence: str, round_: int, out: str | None,
+              **kw: Any) -> None:
+    """Evaluator: sign a vote SCORE (basis points) for JOB_ID."""
+    pb = connect(kw, need_wallet=True)
+    sv = pb.sign_vote(pb.vote_for(job_id, score, hash32(evidence, "--evidence"), round_))
+    text = json.dumps({"vote": {k: ("0x" + v.hex() if isinstance(v, bytes) else v)
+                                for k, v in sv.vote.model_dump().items()},
+                       "member": sv.member, "signature": "0x" + sv.signature.hex()}, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+        click.echo(f"vote written to {out}")
+    else:
+        click.echo(text)
+
+
+@vote.command("verify")
+@click.argument("file", type=click.Path(dir_okay=False))
+@connection_options
+def vote_verify(file: str, **kw: Any) -> None:
+    """Would this vote count if posted now?"""
+    sv = _load_vote(file)
+    pb = connect(kw)
+    pb.verify_vote(sv)
+    click.echo(f"valid: {sv.member} scores job {sv.vote.job_id} {sv.vote.score_bps} bps")
+
+
+@vote.command("submit")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@wallet_options
+def vote_submit(files: tuple[str, ...], **kw: Any) -> None:
+    """Post signed votes (one job, one round) on-chain."""
+    votes = [_load_vote(f) for f in files]
+    if len({(v.vote.job_id, v.vote.round) for v in votes}) != 1:
+        raise InvalidInputError("all votes must be for the same job and round")
+    pb = connect(kw, need_wallet=True)
+    jid, rnd = votes[0].vote.job_id, votes[0].vote.round
+    (pb.appeal if rnd else pb.settle)(jid, votes)
+    click.echo(f"{len(votes)} vote(s) posted for job {jid}: now {pb.job(jid).state.name}")
+
+
+# -- challenge, keeper, withdraw ---------------------------------------------------------------
+
+
+@click.command()
+@click.argument("job_id", type=click.IntRange(min=1))
+@click.option("--expected-score", type=click.IntRange(0, 10_000),
+              help="the verdict you challenge (default: read now)")
+@wallet_options
+def challenge(job_id: int, expected_score: int | None, **kw: Any) -> None:
+    """Buyer or agent: challenge a verdict (pays the challenge bond)."""
+    pb = connect(kw, need_wallet=True)
+    t = pb.pact(pb.job(job_id).pact_id)
+    confirm(kw, f"challenge job {job_id}, paying a bond of "
+                f"{fmt_amount(t.challenge_bond, _decimals(pb, t.asset), _sym(t.asset))}")
+    pb.challenge(job_id, expected_score)
+    click.echo(f"job {job_id} challenged: the appeal committee judges it")
+
+
+def keeper_pass(pb: Pactbond) -> list[tuple[int, str]]:
+    """Finalize, expire and resolve every job that is due now; returns what was done."""
+    done: list[tuple[int, str]] = []
+    at = pb.next_block_time()
+    for jid in range(1, pb.job_count() + 1):
+        j = pb.job(jid)
+        t = pb.pact(j.pact_id)
+        action = None
+        if j.state == JobState.VERDICT and at > j.round0_close + t.challenge_window:
+            action = "finalize"
+        elif j.state in (JobState.ACCEPTED, JobState.SUBMITTED) and at > j.deadline:
+            action = "expire"
+        elif j.state == JobState.CHALLENGED and at > j.deadline:
+            action = "resolve"
+        if action:
+            getattr(pb, action)(jid)
+            done.append((jid, action))
+    return done
+
+
+@click.group()
+def keeper() -> None:
+    """Keeper duties anyone may perform."""
+
+
+@keeper.command("run")
+@click.option("--once", is_flag=True, help="one pass, then exit")
+@click.option("--interval", type=click.FloatRange(min=0.1), default=5.0)
+@wallet_options
+def keeper_run(once: bool, interval: float, **kw: Any) -> None:
+    """Finalize, expire and resolve due jobs (repeatedly unless --once)."""
+    pb = connect(kw, need_wallet=True)
+    while True:
+        for jid, action in keeper_pass(pb):
+            click.echo(f"job {jid}: {action}")
+        if once:
+            return
+        time.sleep(interval)
+
+
+@click.command()
+@click.option("--asset")
+@click.option("--to", "to", help="send to this address (default: yourself)")
+@wallet_options
+def withdraw(asset: str | None, to: str | None, **kw: Any) -> None:
+    """Withdraw every credit you hold in an asset."""
+    pb = connect(kw, need_wallet=True)
+    a = asset_arg(asset)
+    amount = pb.credit(pb.address, a)
+    if amount == 0:
+        raise CliError(f"nothing to withdraw: {pb.address} has no credit in "
+                       f"{'ETH' if a == ZERO_ADDRESS else a}")
+    confirm(kw, f"withdraw {fmt_amount(amount, _decimals(pb, a), _sym(a))}")
+    got = pb.withdraw(a, address(to, "--to") if to else None)
+    click.echo(f"withdrew {fmt_amount(got, _decimals(pb, a), _sym(a))}")
+
+
+# -- report ------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("rollout", type=click.Path(dir_okay=False))
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
+              help="write a PNG of each stage's outcomes over time")
+@json_option
+@connection_options
+def report(rollout: str, plot_path: str | None, as_json: bool, **kw: Any) -> None:
+    """Is the rollout earning trust? Per stage: outcomes, money, challenges, the expansion
+    rule."""
+    from pactbond import report as rep
+
+    r = rep.load_rollout(Path(rollout))
+    pb = connect(kw)
+    result = rep.build_report(pb, r)
+    if plot_path:
+        rep.plot(result, Path(plot_path))
+    if as_json:
+        click.echo(result.model_dump_json(indent=2))
+    else:
+        click.echo(rep.render_table(result))
+        if plot_path:
+            click.echo(f"plot: {plot_path}")
