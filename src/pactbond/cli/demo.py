@@ -193,17 +193,19 @@ class Tailer(threading.Thread):
         super().__init__(daemon=True)
         self.pb, self.n, self.terms = pb, n, terms
         self.stop = threading.Event()
+        self.lock = threading.Lock()
         self.next_block = pb.w3.eth.block_number + 1
 
     def poll(self) -> None:
-        head = self.pb.w3.eth.block_number
-        if head < self.next_block:
-            return
-        for ev in self.pb.events(self.next_block, head):
-            line = describe(ev, self.n, self.terms)
-            if line:
-                self.n.say(line, indent=1)
-        self.next_block = head + 1
+        with self.lock:
+            head = self.pb.w3.eth.block_number
+            if head < self.next_block:
+                return
+            for ev in self.pb.events(self.next_block, head):
+                line = describe(ev, self.n, self.terms)
+                if line:
+                    self.n.say(line, indent=1)
+            self.next_block = head + 1
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -238,7 +240,7 @@ def start_oracles(workdir: Path, rpc: str, manifest: Path, docs: Path,
                 "key_env": "PACTBOND_DEMO_ORACLE_KEY", "db": str(workdir / f"oracle{i}.db"),
                 "http": {"host": "127.0.0.1", "port": ports[i]}, "peers": peers,
                 "documents": [str(docs)], "confirmations": 1, "poll_interval": 0.25,
-                "margin": 60, "scratch_dir": str(workdir / "scratch"),
+                "margin": 60,  # the sandbox's scratch directories go to the system's temp dir
             }
             if i in BUGGY:
                 cfg["evaluator_overrides"] = {
@@ -291,6 +293,8 @@ class Demo:
     terms: dict[int, PactTerms] = field(default_factory=dict)
     apis: dict[int, str] = field(default_factory=dict)
     outcomes: dict[str, int] = field(default_factory=dict)
+    pids: list[int] = field(default_factory=list)
+    tailer: Tailer | None = None
 
     def client(self, i: int) -> Pactbond:
         if i not in self.c:
@@ -333,6 +337,8 @@ class Demo:
 
     def wait_state(self, jid: int, states: set[JobState], what: str) -> Job:
         j: Job = self.n.wait(what, lambda: (x := self.job(jid)).state in states and x)
+        if self.tailer is not None:
+            self.tailer.poll()  # print the events that got it there before going on
         return j
 
 
@@ -484,8 +490,9 @@ def report(d: Demo, setup: dict[str, Any], res: dict[str, Any]) -> None:
     rollout = {
         "name": "support-answers", "owner": "pact owner", "workflow": "answer questions",
         "proof_model": "committee of 3 evaluators, EIP-712 votes",
-        "stages": [{"name": "shadow", "pact_id": setup["pid"]["shadow"], "kind": "shadow"},
-                   {"name": "bounded", "pact_id": setup["pid"]["bounded"], "kind": "bounded"}],
+        "stages": [{"name": "qa-shadow", "pact_id": setup["pid"]["shadow"], "kind": "shadow"},
+                   {"name": "qa-bounded", "pact_id": setup["pid"]["bounded"], "kind": "bounded"},
+                   {"name": "code-bounded", "pact_id": setup["pid"]["code"], "kind": "bounded"}],
         "expansion": {"min_settled": 3, "min_pass_rate_bps": 9000, "max_overturned": 0,
                       "within_days": 30},
     }
@@ -513,7 +520,9 @@ def _workdir(keep: bool, workdir: str | None) -> Iterator[Path]:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def run_demo(keep: bool = False, workdir: str | None = None) -> int:
+def run_demo(keep: bool = False, workdir: str | None = None,
+             inspect: Callable[[Demo, dict[str, Any]], None] | None = None) -> int:
+    """Run the demo; `inspect(demo, results)` (tests) runs before anything is stopped."""
     n = Narrator()
     oracles: list[Oracle] = []
     print("pactbond demo: staked agents, escrowed jobs, committee verdicts, on a local chain\n",
@@ -528,19 +537,17 @@ def run_demo(keep: bool = False, workdir: str | None = None) -> int:
             n.say(f"local chain {net.url} (chain {net.chain_id}); contracts deployed")
             docs = wd / "documents"
             docs.mkdir(exist_ok=True)
-            (wd / "scratch").mkdir(exist_ok=True)
-            (wd / "scratch").chmod(0o755)
-            wd.chmod(0o755)
             d = Demo(n, net, manifest, wd, docs)
             setup = scenario(d)
             n.title("Oracle services: six processes, one per committee member")
             oracles = start_oracles(wd, net.url, mpath, docs, [
                 (COMMITTEE, [setup["cid"]]), (APPEAL, [setup["aid"]])])
             d.apis = {o.index: o.api for o in oracles}
+            d.pids = [o.proc.pid for o in oracles]
             n.say("oracles 4, 5, 6 serve committee "
                   f"{setup['cid']} (5 and 6 run a buggy code-evaluator build); "
                   f"oracles 7, 8, 9 serve appeals; each on its own HTTP port and SQLite file")
-            tailer = Tailer(d.client(BUYER), n, d.terms)
+            tailer = d.tailer = Tailer(d.client(BUYER), n, d.terms)
             tailer.start()
             res = jobs(d, setup)
             time.sleep(0.5)
@@ -548,6 +555,8 @@ def run_demo(keep: bool = False, workdir: str | None = None) -> int:
             tailer.join(2)
             tailer.poll()
             report(d, setup, res)
+            if inspect is not None:
+                inspect(d, {**setup, **res})
         finally:
             if tailer is not None:
                 tailer.stop.set()
