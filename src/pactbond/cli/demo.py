@@ -502,7 +502,10 @@ def report(d: Demo, setup: dict[str, Any], res: dict[str, Any]) -> None:
     n.title("Rollout report")
     print(rep.render_table(r), flush=True)
     png = rep.plot(r, d.workdir / "rollout.png")
-    n.say(f"plot: {png}")
+    kept = Path(".pactbond") / "demo-rollout.png"  # the work dir goes; the plot stays
+    kept.parent.mkdir(exist_ok=True)
+    shutil.copyfile(png, kept)
+    n.say(f"plot of each stage's outcomes over time: {kept}")
 
 
 @contextlib.contextmanager
