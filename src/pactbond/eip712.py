@@ -97,6 +97,27 @@ def sign_digest(private_key: bytes, msg_hash: bytes) -> bytes:
     return sig[:64] + bytes([sig[64] + 27])
 
 
+class VoteSigner:
+    """One member's fast vote signer: the domain separator and the key are prepared once, and
+    a vote is hashed from its fields (no typed-data document, no model). Byte-identical to
+    eth-account's `sign_typed_data` of the same vote (held by a test and the benchmark)."""
+
+    def __init__(self, private_key: bytes, chain_id: int, verifying_contract: str) -> None:
+        self._key = coincurve.PrivateKey(private_key)
+        self._prefix = b"\x19\x01" + domain_separator(chain_id, verifying_contract)
+
+    def sign_fields(self, job_id: int, deliverable_hash: bytes, spec_hash: bytes,
+                    score_bps: int, evidence_hash: bytes, round_: int, deadline: int) -> bytes:
+        struct = keccak(VOTE_TYPEHASH + _u(job_id) + deliverable_hash + spec_hash
+                        + _u(score_bps) + evidence_hash + _u(round_) + _u(deadline))
+        sig = self._key.sign_recoverable(keccak(self._prefix + struct), hasher=None)
+        return sig[:64] + bytes([sig[64] + 27])
+
+    def sign(self, v: Vote) -> bytes:
+        return self.sign_fields(v.job_id, v.deliverable_hash, v.spec_hash, v.score_bps,
+                                v.evidence_hash, v.round, v.deadline)
+
+
 def recover(msg_hash: bytes, signature: bytes) -> str:
     """The signer of a 65-byte signature under the contract's rules, else InvalidSignatureError."""
     if len(signature) != 65:
