@@ -305,6 +305,7 @@ class Pactbond:
         manifest: Manifest | str | Path,
         wallet: Wallet | None = None,
         timeout: float = 120.0,
+        retries: bool = True,
     ) -> Pactbond:
         """Connect over HTTP(S) or WebSocket and refuse a node whose chain id or contract code
         differs from the manifest's."""
@@ -318,8 +319,11 @@ class Pactbond:
             session = requests.Session()
             # a loopback node needs no proxy: skip reading the proxy environment per request
             session.trust_env = urlparse(rpc_url).hostname not in ("127.0.0.1", "localhost", "::1")
+            # web3 retries a failed request 5 times with backoff (sends included): a 1 s timeout
+            # becomes ~7 s a call; a caller with its own retry loop (the oracle) asks for none
+            extra: dict[str, Any] = {} if retries else {"exception_retry_configuration": None}
             provider = Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": timeout},
-                                         session=session, **cache)
+                                         session=session, **cache, **extra)
         else:
             raise InvalidInputError(f"RPC URL must start with http(s):// or ws(s)://: {rpc_url!r}")
         w3 = Web3(provider)

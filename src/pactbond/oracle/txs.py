@@ -7,7 +7,8 @@ Rules, after Chainlink's transaction manager:
 - nonces come from max(the node's count of mined transactions, the highest nonce stored + 1);
 - a transaction not mined after `bump_after_blocks` is replaced with the same nonce and fees
   raised by `bump_percent`, up to `max_fee_cap_wei` (an alert at the cap); one the node forgot
-  is re-broadcast; one whose nonce something else consumed is superseded and its intent redone;
+  is re-broadcast (or bumped, once due); one whose nonce something else consumed (in a final
+  block) is superseded and its intent redone;
 - a mined transaction is final only `confirmations` blocks deep with its block still canonical;
   a reorg sends it back to the mempool.
 
@@ -24,7 +25,7 @@ from typing import Any
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from pactbond.calls import Call
 from pactbond.oracle.metrics import Metrics
@@ -62,6 +63,7 @@ class TxManager:
         self.policy = policy
         self.kill = kill
         self.low_balance = False
+        self._balance_alerted = False
         self._capped: set[int] = set()
 
     # -- sending ---------------------------------------------------------------------------
@@ -90,9 +92,17 @@ class TxManager:
         max_fee, tip = self.fees()
         balance = int(self.w3.eth.get_balance(self.me))
         self.metrics.balance.set(balance)
-        if balance < gas * max_fee:
-            self.alert("balance", f"signer balance {balance} wei cannot pay gas {gas} x "
-                                  f"{max_fee} wei: waiting for a top-up")
+        short = balance < gas * max_fee
+        # one alert per episode, not one per tick (the loop retries every poll interval);
+        # min_balance_wei warns before the signer runs dry (it was configured but unused)
+        if not short and balance >= self.policy.min_balance_wei:
+            self._balance_alerted = False
+        elif not self._balance_alerted:
+            self._balance_alerted = True
+            why = (f"cannot pay gas {gas} x {max_fee} wei: waiting for a top-up" if short
+                   else f"below {self.policy.min_balance_wei} wei: top up soon")
+            self.alert("balance", f"signer balance {balance} wei {why}")
+        if short:
             self.low_balance = True
             return None
         self.low_balance = False
@@ -138,12 +148,23 @@ class TxManager:
         self.metrics.in_flight.set(len(live))
         if not live:
             return
-        mined_count = int(self.w3.eth.get_transaction_count(self.me, "latest"))
+        # a nonce is taken as consumed by someone else only once the consuming block is final:
+        # a reorg may still undo it, and an intent redone on a new nonce while the old one
+        # comes free again leaves a gap that nothing fills (found by the F13 fault test with a
+        # reorg: the redone vote waited behind the gap, bumped forever)
+        final_block = max(0, head - self.policy.confirmations)
+        try:
+            final_count = int(self.w3.eth.get_transaction_count(self.me, final_block))
+        except Web3RPCError:  # a pruned node without that block's state: the latest count
+            final_count = int(self.w3.eth.get_transaction_count(self.me, "latest"))
         for tx in live:
             if tx.status == "signed":
-                self.broadcast(tx, head)
+                # a node slower than the client's timeout may have taken (and mined) it even
+                # though its answer never came: a receipt says so, whatever broadcast said
+                if not self._mined_attempt(tx):
+                    self.broadcast(tx, head)
             elif tx.status == "sent":
-                self._follow_sent(tx, head, mined_count)
+                self._follow_sent(tx, head, final_count)
             elif tx.status == "mined":
                 self._follow_mined(tx, head, on_final)
 
@@ -153,8 +174,8 @@ class TxManager:
         except TransactionNotFound:
             return None
 
-    def _follow_sent(self, tx: Tx, head: int, mined_count: int) -> None:
-        # any attempt of this nonce (the live one or one it replaced) may be the one mined
+    def _mined_attempt(self, tx: Tx) -> bool:
+        """Record the mined attempt of `tx`'s nonce, if any: the live one or one it replaced."""
         attempts = [t for t in self.store.txs_of(tx.intent_id) if t.nonce == tx.nonce]
         for t in reversed(attempts):
             r = self._receipt(t.tx_hash)
@@ -165,8 +186,13 @@ class TxManager:
                 self.store.update_tx(t.id, status="mined", mined_block=int(r["blockNumber"]),
                                      mined_hash=bytes(r["blockHash"]),
                                      receipt_status=int(r["status"]))
-                return
-        if mined_count > tx.nonce:
+                return True
+        return False
+
+    def _follow_sent(self, tx: Tx, head: int, final_count: int) -> None:
+        if self._mined_attempt(tx):
+            return
+        if final_count > tx.nonce:
             # the nonce went to a transaction this service did not sign (or lost track of)
             log.warning("nonce consumed outside the service: redoing the intent",
                         extra={"fields": {"nonce": tx.nonce}})
@@ -178,20 +204,25 @@ class TxManager:
             known = self.w3.eth.get_transaction(HexBytes(tx.tx_hash)) is not None
         except TransactionNotFound:
             known = False
+        due = tx.sent_block is not None and head - tx.sent_block >= self.policy.bump_after_blocks
+        # a dropped one is bumped too when due: a node evicts a transaction whose max fee fell
+        # below the base fee, and the same bytes are refused for as long as the spike lasts
+        # (found by the F12 fault test: it was re-sent forever, never bumped, no cap alert)
+        if due and self._bump(tx, head):
+            return
         if not known:
             log.info("transaction dropped by the node: re-broadcasting",
                      extra={"fields": {"nonce": tx.nonce}})
             self.broadcast(tx, head)
-        elif tx.sent_block is not None and head - tx.sent_block >= self.policy.bump_after_blocks:
-            self._bump(tx, head)
 
-    def _bump(self, tx: Tx, head: int) -> None:
+    def _bump(self, tx: Tx, head: int) -> bool:
+        """Replace `tx` with higher fees; False (and an alert, once) when it is at the cap."""
         cap = self.policy.max_fee_cap_wei
         if tx.max_fee >= cap:
             if tx.id not in self._capped:
                 self._capped.add(tx.id)
                 self.alert("fee_cap", f"nonce {tx.nonce} not mined at the fee cap {cap} wei")
-            return
+            return False
         pct = 100 + self.policy.bump_percent
         max_fee, _ = self.fees()
         max_fee = min(cap, max(tx.max_fee * pct // 100 + 1, max_fee))
@@ -202,6 +233,7 @@ class TxManager:
         new = self.store.save_tx(tx.intent_id, tx.nonce, raw, h, max_fee, tip, replaces=tx.id)
         log.info("gas bumped", extra={"fields": {"nonce": tx.nonce, "max_fee": max_fee}})
         self.broadcast(new, head)
+        return True
 
     @staticmethod
     def _decode(raw: bytes) -> dict[str, Any]:
@@ -214,8 +246,10 @@ class TxManager:
         assert tx.mined_block is not None
         try:
             canonical = bytes(self.w3.eth.get_block(tx.mined_block)["hash"]) == tx.mined_hash
-        except Exception:
+        except BlockNotFound:
             canonical = False
+        # any other error (node down, timeout) propagates: the tick backs off, and an
+        # unreachable node is not mistaken for a reorg
         r = self._receipt(tx.tx_hash) if canonical else None
         if r is None or bytes(r["blockHash"]) != tx.mined_hash:
             log.warning("reorg: transaction back to the mempool",

@@ -1,0 +1,70 @@
+"""Batch posting: when several of this oracle's votes of one pact and round are ready at once,
+one `settle_batch` call posts them all under one VoteBatch signature (DESIGN "Batches").
+
+The batch's votes are this oracle's own stored votes (same score and evidence; the store's
+trigger refuses any other), signed again as a Merkle root with the batch's deadline, the
+earliest of the jobs' deadlines, so every item counts under the single-vote rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from pactbond.calls import Call
+from pactbond.client import Job, Pactbond
+from pactbond.models import PactTerms, Vote
+from pactbond.oracle.store import Store, StoredVote
+from pactbond.votes import MAX_BATCH, VoteBatch, all_proofs
+
+MIN_BATCH = 2  # one ready vote goes alone (with peers' votes) through settle/appeal
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A stored vote ready to post, with its job and pact as read this tick."""
+
+    intent_id: int
+    vote: StoredVote
+    job: Job
+    terms: PactTerms
+    pact_id: int
+
+
+def groups(ready: Sequence[Ready], limit: int = MAX_BATCH) -> list[list[Ready]]:
+    """Ready votes by (pact, round), each group cut to at most `limit` items; only groups of
+    at least MIN_BATCH are batched."""
+    by: dict[tuple[int, int], list[Ready]] = {}
+    for r in ready:
+        by.setdefault((r.pact_id, r.vote.round), []).append(r)
+    out: list[list[Ready]] = []
+    for items in by.values():
+        items.sort(key=lambda r: r.job.id)
+        for i in range(0, len(items), limit):
+            chunk = items[i : i + limit]
+            if len(chunk) >= MIN_BATCH:
+                out.append(chunk)
+    return out
+
+
+def batch_call(pb: Pactbond, store: Store, member: str, group: Sequence[Ready],
+               sign: Callable[[dict[str, object]], bytes]) -> Call:
+    """Sign (once, through the store) a VoteBatch over the group's stored votes and encode the
+    settle_batch call posting them."""
+    round_ = group[0].vote.round
+    deadline = min(r.job.deadline for r in group)
+    batch = VoteBatch(round=round_, deadline=deadline, votes=[
+        Vote(job_id=r.job.id, deliverable_hash=r.job.deliverable_hash,
+             spec_hash=r.terms.spec_hash, score_bps=r.vote.score,
+             evidence_hash=r.vote.evidence_hash, round=round_, deadline=deadline)
+        for r in group])
+    typed = batch.typed_data(pb.chain_id, pb.escrow.address)
+    signature = store.sign_batch(batch.root, round_, deadline, member,
+                                 [(r.job.id, r.vote.score, r.vote.evidence_hash) for r in group],
+                                 lambda: sign(typed))
+    proofs = all_proofs(batch.leaves())
+    items = [(v.job_id, member, v.score_bps, v.evidence_hash, proofs[i])
+             for i, v in enumerate(batch.votes)]
+    sigs = [(member, batch.root, deadline, signature)]
+    return pb._esc.call("settle_batch", group[0].pact_id, group[0].terms.as_tuple(), round_,
+                        items, sigs)
