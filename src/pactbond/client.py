@@ -14,6 +14,7 @@ timestamp), never the local one.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -202,17 +203,18 @@ def merged_escrow_abi() -> list[dict[str, Any]]:
     return abi("PactEscrow") + extra
 
 
-def _revert_errors() -> tuple[type[Exception], ...]:
-    """What a revert raises: ContractLogicError on a node (anvil, geth...), TransactionFailed
-    on web3's in-process EthereumTesterProvider."""
-    try:
+# What a revert raises: ContractLogicError on a node (anvil, geth...), and also TransactionFailed
+# on web3's in-process EthereumTesterProvider. eth_tester costs ~0.4 s to import, so it is only
+# added once something else has loaded it (a client built on that provider: see _note_tester).
+REVERTS: tuple[type[Exception], ...] = (ContractLogicError,)
+
+
+def _note_tester() -> None:
+    global REVERTS
+    if len(REVERTS) == 1 and "eth_tester" in sys.modules:
         from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
-    except ImportError:
-        return (ContractLogicError,)
-    return (ContractLogicError, TransactionFailed)
 
-
-REVERTS = _revert_errors()
+        REVERTS = (ContractLogicError, TransactionFailed)
 
 
 def revert_reason(err: Exception) -> str | None:
@@ -277,6 +279,7 @@ class Pactbond:
     def __init__(
         self, w3: Web3, manifest: Manifest, wallet: Wallet | None = None, timeout: float = 120.0
     ) -> None:
+        _note_tester()
         self.w3 = w3
         self.manifest = manifest
         self.wallet = wallet

@@ -156,6 +156,9 @@ def load_rollout(path: str | Path) -> Rollout:
         text = p.read_text()
     except OSError as e:
         raise InvalidInputError(f"cannot read rollout file {p}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"rollout file {p} is not a text file: expected YAML or JSON") \
+            from None
     try:
         doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:

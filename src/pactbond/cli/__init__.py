@@ -70,13 +70,18 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(1)
     except click.UsageError as e:
         where = e.ctx.command_path if e.ctx else "pactbond"
-        click.echo(f"pactbond: {_one_line(e)} (see `{where} --help`)", err=True)
+        # format_message names the parameter ("Invalid value for '--threshold': ...")
+        click.echo(f"pactbond: {' '.join(e.format_message().split())} (see `{where} --help`)",
+                   err=True)
         sys.exit(2)
     except click.ClickException as e:
-        click.echo(f"pactbond: {_one_line(e)}", err=True)
+        click.echo(f"pactbond: {' '.join(e.format_message().split())}", err=True)
         sys.exit(e.exit_code)
     except (PactbondError, CliError) as e:
         click.echo(f"pactbond: {_one_line(e)}", err=True)
+        sys.exit(1)
+    except UnicodeDecodeError:
+        click.echo("pactbond: a file given is not text (expected YAML or JSON)", err=True)
         sys.exit(1)
     except OSError as e:
         click.echo(f"pactbond: {e.strerror or _one_line(e)}"

@@ -35,7 +35,7 @@ from pactbond.cli.common import (
 from pactbond.client import JobState, Pactbond
 from pactbond.errors import InvalidInputError
 from pactbond.models import ZERO_ADDRESS, PactTerms
-from pactbond.oracle.spec import Library, content_hash, hex32
+from pactbond.oracle.spec import Library, SpecError, content_hash, hex32
 from pactbond.votes import SignedVote
 
 # -- devnet ------------------------------------------------------------------------------------
@@ -145,6 +145,9 @@ def deploy(network: str, ape_alias: str | None) -> None:
     ape = shutil.which("ape") or str(Path(sys.executable).parent / "ape")
     if not Path(ape).exists():
         raise CliError("deploying to a named network needs ape: install pactbond[ape]")
+    if not Path("scripts/deploy.py").is_file():
+        raise CliError("`pactbond deploy` runs the project's scripts/deploy.py with ape: run it "
+                       "from the pactbond source tree")
     cmd = [ape, "run", "deploy", "--network", network]
     if ape_alias:
         cmd += ["--account", ape_alias]
@@ -260,7 +263,8 @@ def terms_from_file(path: str) -> tuple[PactTerms, bytes | None]:
         try:
             spec_bytes = sp.read_bytes()
         except OSError as e:
-            raise InvalidInputError(f"spec document {sp}: {e.strerror}") from None
+            raise InvalidInputError(f"spec document {sp}: {e.strerror} (`spec:` names the "
+                                    "evaluation spec file, relative to the pact file)") from None
         doc["spec_hash"] = content_hash(spec_bytes)
     try:
         return PactTerms(**doc), spec_bytes
@@ -402,8 +406,10 @@ def committee_show(committee_id: int, as_json: bool, **kw: Any) -> None:
     emit({"committee": c.model_dump(), "roster": r.model_dump()}, as_json, lambda: "\n".join([
         f"committee {committee_id}: admin {c.admin}, version {c.current_version}, "
         f"{r.threshold}-of-{len(r.members)}, bond {r.bond}, penalty {r.penalty}",
+        # `active` is accepted and not revoked: a member that never accepted is not revoked
         *[f"  {m}  {'accepted' if m in r.accepted else 'not accepted'}"
-          f"{'' if m in r.active else ', revoked'}" for m in r.members]]))
+          f"{', revoked' if m in r.accepted and m not in r.active else ''}"
+          for m in r.members]]))
 
 
 # -- jobs --------------------------------------------------------------------------------------
@@ -433,7 +439,13 @@ def job_open(pact_id: int, agent: str, value: str, spec_dir: tuple[str, ...], as
     t = pb.pact(pact_id)
     wei = parse_amount(value, _decimals(pb, t.asset), "value")
     # a job on a pact whose evaluation spec does not load could never be judged as agreed
-    Library(_spec_dirs(spec_dir)).spec(t.spec_hash).check_terms(t)
+    try:
+        Library(_spec_dirs(spec_dir)).spec(t.spec_hash).check_terms(t)
+    except SpecError as e:
+        todo = ("pass --spec-dir DIR holding the spec document the pact names"
+                if str(e).startswith("no document") else "this pact cannot take jobs")
+        raise CliError(f"pact {pact_id}'s spec does not load, so no job is opened: {e} "
+                       f"({todo})") from None
     d, s = _decimals(pb, t.asset), _sym(t.asset)
     confirm(kw, f"pay {fmt_amount(wei + t.evaluator_fee, d, s)} (value "
                 f"{fmt_amount(wei, d, s)} + fee {fmt_amount(t.evaluator_fee, d, s)}) into "
@@ -659,6 +671,7 @@ def keeper_run(once: bool, interval: float, **kw: Any) -> None:
 @wallet_options
 def withdraw(asset: str | None, to: str | None, **kw: Any) -> None:
     """Withdraw every credit you hold in an asset."""
+    dest = address(to, "--to") if to else None  # refused before anything is asked or sent
     pb = connect(kw, need_wallet=True)
     a = asset_arg(asset)
     amount = pb.credit(pb.address, a)
@@ -666,7 +679,7 @@ def withdraw(asset: str | None, to: str | None, **kw: Any) -> None:
         raise CliError(f"nothing to withdraw: {pb.address} has no credit in "
                        f"{'ETH' if a == ZERO_ADDRESS else a}")
     confirm(kw, f"withdraw {fmt_amount(amount, _decimals(pb, a), _sym(a))}")
-    got = pb.withdraw(a, address(to, "--to") if to else None)
+    got = pb.withdraw(a, dest)
     click.echo(f"withdrew {fmt_amount(got, _decimals(pb, a), _sym(a))}")
 
 
@@ -684,7 +697,11 @@ def report(rollout: str, plot_path: str | None, as_json: bool, **kw: Any) -> Non
     rule."""
     from pactbond import report as rep
 
-    r = rep.load_rollout(Path(rollout))
+    try:
+        r = rep.load_rollout(Path(rollout))
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"rollout file {rollout} is not a text file: expected YAML or "
+                                "JSON") from None
     pb = connect(kw)
     result = rep.build_report(pb, r)
     if plot_path:

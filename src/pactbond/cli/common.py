@@ -11,11 +11,11 @@ from typing import Any, TypeVar
 
 import click
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from pactbond.client import Pactbond
 from pactbond.deploy import Manifest
-from pactbond.errors import InvalidInputError, PactbondError
+from pactbond.errors import ConnectionMismatchError, InvalidInputError, PactbondError
 from pactbond.models import ZERO_ADDRESS, _address, _bytes32
 from pactbond.wallets import ApeWallet, KeyWallet, Wallet
 
@@ -40,8 +40,8 @@ def connection_options(f: F) -> F:
 def wallet_options(f: F) -> F:
     f = connection_options(f)
     f = click.option("--yes", "-y", is_flag=True, help="do not ask for confirmation")(f)
-    f = click.option("--dev-account", type=click.IntRange(0, 99),
-                     help="a devnet test account by index (devnet only)")(f)
+    f = click.option("--dev-account", type=click.IntRange(0, 9),
+                     help="a devnet test account, 0-9 (devnet only)")(f)
     f = click.option("--account", "ape_alias", help="an ape account alias (ape extra)")(f)
     f = click.option("--password-env", help="env var holding the keystore password")(f)
     f = click.option("--keystore", type=click.Path(dir_okay=False),
@@ -96,6 +96,11 @@ def open_wallet(key_env: str | None, keystore: str | None, password_env: str | N
     return None
 
 
+def _bad_manifest(path: Path, why: str) -> CliError:
+    return CliError(f"manifest {path} is not a deployment manifest ({why}): pass the "
+                    "deployments/<network>.json that `devnet up` or `deploy` wrote")
+
+
 def connect(kw: dict[str, Any], need_wallet: bool = False) -> Pactbond:
     url, man = resolve(kw.get("rpc_url"), kw.get("manifest"))
     wallet = open_wallet(kw.get("key_env"), kw.get("keystore"), kw.get("password_env"),
@@ -103,7 +108,21 @@ def connect(kw: dict[str, Any], need_wallet: bool = False) -> Pactbond:
     if need_wallet and wallet is None:
         raise click.UsageError("this command sends a transaction: pass --key-env VAR, "
                                "--keystore FILE or --account ALIAS")
-    pb = Pactbond.connect(url, Manifest.load(man), wallet)
+    try:
+        m = Manifest.load(man)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(x) for x in err["loc"])
+        raise _bad_manifest(man, f"{where}: {err['msg']}" if where else err["msg"]) from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise _bad_manifest(man, getattr(e, "strerror", None) or "not a text file") from None
+    try:
+        pb = Pactbond.connect(url, m, wallet)
+    except ConnectionMismatchError as e:
+        if str(e).startswith("cannot reach the node"):
+            raise CliError(f"cannot reach the node at {url}: start it (`pactbond devnet up`) "
+                           "or pass the right --rpc-url") from None
+        raise
     if kw.get("dev_account") is not None:
         state = devnet_state() or {}
         if state.get("chain_id") != pb.chain_id:
@@ -176,6 +195,8 @@ def load_document(path: str) -> dict[str, Any]:
         text = p.read_text()
     except OSError as e:
         raise InvalidInputError(f"cannot read {p}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise InvalidInputError(f"{p} is not a text file: expected YAML or JSON") from None
     try:
         doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as e:
