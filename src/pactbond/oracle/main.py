@@ -20,7 +20,7 @@ from pactbond.oracle.api import Api, ApiContext
 from pactbond.oracle.config import OracleSettings
 from pactbond.oracle.evaluators import registry
 from pactbond.oracle.evaluators.base import Evaluator
-from pactbond.oracle.service import Oracle, StartupError
+from pactbond.oracle.service import Oracle, StartupError, wall_clock
 from pactbond.oracle.spec import Library, SpecError
 from pactbond.oracle.store import Store
 from pactbond.wallets import KeyWallet, Wallet
@@ -102,7 +102,7 @@ def plugin_loader(cfg: OracleSettings) -> Any:
 def build(cfg: OracleSettings) -> tuple[Oracle, Api]:
     wallet = open_wallet(cfg)
     pb = Pactbond.connect(cfg.rpc_url, cfg.manifest, wallet, timeout=cfg.rpc_timeout)
-    store = Store(cfg.db)
+    store = Store(cfg.db, clock=wall_clock)
     oracle = Oracle(cfg, pb, store, Library(cfg.documents, cfg.document_urls),
                     plugin_loader(cfg))
     oracle.check_membership()

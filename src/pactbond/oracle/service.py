@@ -8,7 +8,9 @@ a crash finds its stored result: the evaluation, then the signed vote, then the 
 transaction. A job delivered a hundred times is one evaluation, one vote and at most one
 transaction (the store's uniqueness rules).
 
-`PACTBOND_TEST_KILL_AT=<point>` (tests only) SIGKILLs the process at one of KILL_POINTS.
+`PACTBOND_TEST_KILL_AT=<point>` (tests only) SIGKILLs the process at one of KILL_POINTS;
+`PACTBOND_TEST_CLOCK_OFFSET=<seconds>` (tests only) shifts this process's wall clock, which
+only evidence timestamps read.
 """
 
 from __future__ import annotations
@@ -24,11 +26,12 @@ from typing import Any
 
 import requests
 from eth_utils.address import to_checksum_address
+from web3.exceptions import BlockNotFound, Web3Exception
 
 from pactbond import eip712
 from pactbond.calls import Call
 from pactbond.client import REVERTS, Job, JobState, Pactbond, Roster, revert_reason
-from pactbond.errors import PactbondError
+from pactbond.errors import ConnectionMismatchError, PactbondError
 from pactbond.models import PactTerms, Vote
 from pactbond.oracle import evidence
 from pactbond.oracle.config import OracleSettings
@@ -49,6 +52,7 @@ log = logging.getLogger("pactbond.oracle")
 
 KILL_POINTS = ("evaluated", "signed", "peers_fetched", "tx_persisted", "broadcast", "receipt")
 KILL_ENV = "PACTBOND_TEST_KILL_AT"
+CLOCK_ENV = "PACTBOND_TEST_CLOCK_OFFSET"
 WATCHED = ["JobOpened", "JobSubmitted", "JobChallenged"]
 # reverts that mean a vote needs no posting any more (counted, round over, job moved on)
 _VOTE_DONE = ("vote: duplicate vote", "vote: round closed", "vote: job not in evaluation",
@@ -64,6 +68,22 @@ def kill_point(name: str) -> None:
     """Test hook: die at once, as from a power cut, at the named point."""
     if os.environ.get(KILL_ENV) == name:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _clock_offset() -> float:
+    try:
+        return float(os.environ.get(CLOCK_ENV) or 0)
+    except ValueError:
+        return 0.0
+
+
+_OFFSET = _clock_offset()
+
+
+def wall_clock() -> float:
+    """The local wall clock, for timestamps that are only recorded (evidence times, row
+    times): decisions read the chain's time instead. Tests shift it with CLOCK_ENV."""
+    return time.time() + _OFFSET
 
 
 @dataclass
@@ -124,6 +144,8 @@ class Oracle:
         self.stopping = threading.Event()
         self._rosters: dict[int, Roster] = {}
         self._specs: dict[bytes, Spec] = {}
+        self._conflicts: set[int] = set()  # jobs whose conflicting vote was alerted
+        self._genesis: bytes | None = None  # the chain this service started on
         self._healthy_at = 0.0
         self._last_error = "starting"
         self._session = requests.Session()
@@ -144,6 +166,23 @@ class Oracle:
                     f"signer {self.me} is not a member of committee {cid} (version {vid}): "
                     "wrong key or wrong committee in the config"
                 )
+        self.check_node()
+
+    def check_node(self) -> None:
+        """The node still serves the chain the service started on (its genesis block). The
+        start-up guard checks the chain id and code once; a node replaced under a running
+        service (another chain on the configured port) would otherwise feed it foreign jobs,
+        and the never-sign-twice rule would then block the real job's vote."""
+        try:
+            genesis = bytes(self.pb.w3.eth.get_block(0)["hash"])
+        except BlockNotFound:
+            genesis = b""  # a chain whose first block is not 0
+        if self._genesis is None:
+            self._genesis = genesis
+        elif genesis != self._genesis:
+            raise ConnectionMismatchError(
+                f"the node now serves another chain (genesis 0x{genesis.hex()[:12]}.., was "
+                f"0x{self._genesis.hex()[:12]}..): doing nothing until the right node is back")
 
     # -- reads -----------------------------------------------------------------------------
     def roster(self, vid: int) -> Roster:
@@ -198,7 +237,10 @@ class Oracle:
             except StoreError as e:
                 self._fail("store", f"database: {e}")
                 pause = min(pause * 2, 5.0)
-            except (PactbondError, requests.RequestException, OSError, ValueError) as e:
+            except (PactbondError, requests.RequestException, OSError, ValueError,
+                    Web3Exception) as e:
+                # Web3Exception: an RPC error reply (BlockNotFound...) used to end the process
+                # with a traceback; it is node trouble like any other
                 self._fail("node", f"{type(e).__name__}: {str(e)[:200]}")
                 pause = min(pause * 2, 5.0)
             except REVERTS as e:  # a read the node refused mid-tick
@@ -212,6 +254,7 @@ class Oracle:
         log.warning("tick failed, backing off", extra={"fields": {"kind": kind, "error": msg}})
 
     def tick(self) -> None:
+        self.check_node()
         head = int(self.pb.w3.eth.block_number)
         self.metrics.head.set(head)
         self._rosters.clear()
@@ -306,7 +349,10 @@ class Oracle:
             if d.keeper and self.cfg.keeper:
                 self.store.intend(d.keeper, job_id)
         except ConflictingVoteError as e:
-            self.txm.alert("conflict", f"job {job_id}: {e}")
+            # once per job and process: the job is retried every tick and would flood the log
+            if job_id not in self._conflicts:
+                self._conflicts.add(job_id)
+                self.txm.alert("conflict", f"job {job_id}: {e}")
         except (SpecError, EvaluatorError) as e:
             # an evaluator fault was counted where it happened; a spec that does not load is
             # this oracle's own fault: it withholds its vote and retries
@@ -327,33 +373,42 @@ class Oracle:
                 self.metrics.counted.inc()
 
     def vote(self, j: Job, t: PactTerms, round_: int, now: int) -> None:
-        """Evaluate (once), sign (once), then intend to post."""
+        """Evaluate (once), sign (once), then intend to post. A stored vote is posted only
+        while it is still the vote of the stored evaluation and the job as the chain has it
+        now; otherwise the store refuses (ConflictingVoteError) and nothing is signed or
+        posted."""
         stored = self.store.vote(j.id, round_)
-        if stored is None:
-            ev = self.store.evaluation(j.id, round_)
+        ev = self.store.evaluation(j.id, round_)
+        if ev is None and stored is None:
+            ev = self.evaluate(j, t, round_, now)
             if ev is None:
-                ev = self.evaluate(j, t, round_, now)
-                if ev is None:
-                    return  # waiting for the deliverable
+                return  # waiting for the deliverable
+        if ev is not None:
             score, evidence_hash, _ = ev
-            spec_hash = t.spec_hash
-            v = Vote(job_id=j.id, deliverable_hash=j.deliverable_hash, spec_hash=spec_hash,
-                     score_bps=score, evidence_hash=evidence_hash, round=round_,
-                     deadline=j.deadline)
-            typed = eip712.typed_data(v, self.pb.chain_id, self.pb.escrow.address)
-            wallet = self.pb._sender()
-            self.store.sign_vote(j.id, round_, score, evidence_hash, j.deliverable_hash,
-                                 spec_hash, j.deadline, self.me,
-                                 lambda: wallet.sign_typed_data(typed))
-            self.metrics.signed.inc()
-            log.info("vote signed", extra={"fields": {"job": j.id, "round": round_,
-                                                      "score": score}})
-            kill_point("signed")
+            facts = (score, evidence_hash, j.deliverable_hash, t.spec_hash, j.deadline, self.me)
+            # before, a stored vote skipped this check: a vote that no longer matched its
+            # evaluation (or the job) was posted unchecked and the conflict path never ran
+            if stored is None or facts != (stored.score, stored.evidence_hash,
+                                           stored.deliverable_hash, stored.spec_hash,
+                                           stored.deadline, stored.member):
+                v = Vote(job_id=j.id, deliverable_hash=j.deliverable_hash,
+                         spec_hash=t.spec_hash, score_bps=score, evidence_hash=evidence_hash,
+                         round=round_, deadline=j.deadline)
+                typed = eip712.typed_data(v, self.pb.chain_id, self.pb.escrow.address)
+                wallet = self.pb._sender()
+                self.store.sign_vote(j.id, round_, score, evidence_hash, j.deliverable_hash,
+                                     t.spec_hash, j.deadline, self.me,
+                                     lambda: wallet.sign_typed_data(typed))
+                if stored is None:
+                    self.metrics.signed.inc()
+                    log.info("vote signed", extra={"fields": {"job": j.id, "round": round_,
+                                                              "score": score}})
+                    kill_point("signed")
         self.store.intend("vote", j.id, round_)
 
     def evaluate(self, j: Job, t: PactTerms, round_: int,
                  now: int) -> tuple[int, bytes, bytes | None] | None:
-        started = int(time.time())
+        started = int(wall_clock())
         spec = self.spec(t)
         data, why = self.fetch(j, spec.deliverable.max_bytes)
         plugin: Evaluator | None = None
@@ -382,7 +437,7 @@ class Oracle:
             escrow=self.pb.escrow.address, member=self.me,
             deliverable_hash=j.deliverable_hash, deliverable_size=len(data) if data else None,
             spec=spec, plugin=plugin, outcome=outcome, chain_time=now, started=started,
-            finished=int(time.time()))
+            finished=int(wall_clock()))
         score, h = self.store.save_evaluation(j.id, round_, outcome.score_bps, h, packet,
                                               reveal, reveal_hash)
         self.metrics.evaluated.inc()
@@ -462,6 +517,12 @@ class Oracle:
                                                    "data": call.data}))
         except REVERTS as e:
             reason = revert_reason(e) or ""
+            if it.kind == "vote" and reason.startswith("vote: duplicate vote") \
+                    and not self._own_vote_counted(it):
+                # a peer's vote in the batch was counted meanwhile (someone else posted it),
+                # not ours: before, this marked our intent done and our vote was never posted;
+                # the next tick builds the call again, without the counted peer
+                return None
             if (it.kind == "vote" and reason.startswith(_VOTE_DONE)) or reason.startswith(
                     _KEEPER_DONE) or "not expirable" in reason:
                 self.store.set_intent(it.id, "done", reason)
@@ -478,6 +539,11 @@ class Oracle:
                                                                 "reason": reason}})
             return None
         return call, gas * 6 // 5
+
+    def _own_vote_counted(self, it: Intent) -> bool:
+        self._note_counted(self.pb.job(it.job_id))
+        v = self.store.vote(it.job_id, it.round)
+        return v is not None and v.counted
 
     def _vote_call(self, j: Job, t: PactTerms, round_: int) -> Call | None:
         mine = self.store.vote(j.id, round_)

@@ -7,10 +7,14 @@ its score or evidence, so a second, different vote cannot be stored, and a batch
 with the (job, round) row it covers. `sign_vote` signs inside the transaction that stores the
 signature: if the commit fails the signature is dropped, so nothing signed leaves the process
 unpersisted.
+
+`PACTBOND_TEST_DB_FAULT=readonly|full` (tests only) opens the database as a read-only or a full
+one, to show that the service fails closed.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -30,6 +34,8 @@ class StoreError(PactbondError, RuntimeError):
 class ConflictingVoteError(StoreError):
     """A different vote for a (job, round) this oracle has already signed: refused."""
 
+
+DB_FAULT_ENV = "PACTBOND_TEST_DB_FAULT"
 
 MIGRATIONS: list[str] = [
     # 1: the initial schema
@@ -198,8 +204,28 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            self._test_fault(os.environ.get(DB_FAULT_ENV, ""))
         except sqlite3.Error as e:
             raise StoreError(f"cannot open the database {self.path}: {e}") from None
+
+    def _test_fault(self, fault: str) -> None:
+        """Test hook: make this connection's writes fail the way a read-only or a full disk
+        makes them fail (after the migrations, so the schema exists)."""
+        if fault == "readonly":
+            self._db.execute("PRAGMA query_only=ON")
+        elif fault == "full":
+            # the file may not grow; but a small database still has room inside its pages
+            # (max_page_count alone lets a vote row in), and a full disk also refuses the WAL
+            # frames a commit appends: so every INSERT fails with SQLite's disk-full message
+            pages = int(self._db.execute("PRAGMA page_count").fetchone()[0])
+            self._db.execute(f"PRAGMA max_page_count={pages}")
+            for (table,) in self._db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall():
+                self._db.execute(
+                    f"CREATE TEMP TRIGGER full_{table} BEFORE INSERT ON main.{table} "
+                    "BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END")
+        elif fault:
+            raise StoreError(f"{DB_FAULT_ENV}={fault!r}: expected readonly or full")
 
     def close(self) -> None:
         with self._lock:
