@@ -65,6 +65,7 @@ class OracleSettings(BaseSettings):
     max_deliverable_bytes: Annotated[int, Field(ge=1, le=64 * 2**20)] = 2**20
     fetch_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
     evaluate_retries: Annotated[int, Field(ge=1, le=100)] = 3
+    peer_grace_blocks: Annotated[int, Field(ge=0, le=1000)] = 2
     keeper: bool = True
     # transactions
     max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 16

@@ -101,7 +101,9 @@ def plugin_loader(cfg: OracleSettings) -> Any:
 
 def build(cfg: OracleSettings) -> tuple[Oracle, Api]:
     wallet = open_wallet(cfg)
-    pb = Pactbond.connect(cfg.rpc_url, cfg.manifest, wallet, timeout=cfg.rpc_timeout)
+    # the service retries by itself (backing off): web3's own retries would multiply timeouts
+    pb = Pactbond.connect(cfg.rpc_url, cfg.manifest, wallet, timeout=cfg.rpc_timeout,
+                          retries=False)
     store = Store(cfg.db, clock=wall_clock)
     oracle = Oracle(cfg, pb, store, Library(cfg.documents, cfg.document_urls),
                     plugin_loader(cfg))

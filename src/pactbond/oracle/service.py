@@ -33,7 +33,7 @@ from pactbond.calls import Call
 from pactbond.client import REVERTS, Job, JobState, Pactbond, Roster, revert_reason
 from pactbond.errors import ConnectionMismatchError, PactbondError
 from pactbond.models import PactTerms, Vote
-from pactbond.oracle import evidence
+from pactbond.oracle import batching, evidence
 from pactbond.oracle.config import OracleSettings
 from pactbond.oracle.evaluators.base import (
     Check,
@@ -145,6 +145,11 @@ class Oracle:
         self._rosters: dict[int, Roster] = {}
         self._specs: dict[bytes, Spec] = {}
         self._conflicts: set[int] = set()  # jobs whose conflicting vote was alerted
+        # when each peer vote was first seen: a peer's vote is posted for it only once the peer
+        # has had `peer_grace_blocks` to post it itself (posting it at once races the peer)
+        self._peer_seen: dict[tuple[int, int, str], int] = {}
+        self._head = 0
+        self._secret: bytes | None = None
         self._genesis: bytes | None = None  # the chain this service started on
         self._healthy_at = 0.0
         self._last_error = "starting"
@@ -204,6 +209,19 @@ class Oracle:
             self._specs[t.spec_hash] = s
         return self._specs[t.spec_hash]
 
+    def member_secret(self) -> bytes:
+        """A secret only this member can derive, the same after every restart: the hash of its
+        (deterministic, RFC 6979) signature over a fixed digest. Hidden reference sets' salts
+        come from it, so nobody else can test guesses against the evidence's commitments."""
+        if self._secret is None:
+            tag = content_hash(b"pactbond hidden-set salt v1" + self.pb.chain_id.to_bytes(32, "big")
+                               + bytes.fromhex(self.pb.escrow.address[2:]))
+            try:
+                self._secret = content_hash(self.pb._sender().sign_digest(tag))
+            except PactbondError as e:
+                raise EvaluatorError(f"cannot derive the member secret: {e}") from None
+        return self._secret
+
     def ours(self, t: PactTerms) -> bool:
         return t.committee_id in self.cfg.committees or \
             t.appeal_committee_id in self.cfg.committees
@@ -255,7 +273,7 @@ class Oracle:
 
     def tick(self) -> None:
         self.check_node()
-        head = int(self.pb.w3.eth.block_number)
+        head = self._head = int(self.pb.w3.eth.block_number)
         self.metrics.head.set(head)
         self._rosters.clear()
         self.watch(head)
@@ -420,7 +438,7 @@ class Oracle:
         else:
             plugin = self.plugin(spec.evaluator.name)
             ctx = Context(deliverable=data, params=spec.params, load=self.library.get,
-                          seed=content_hash(b"pactbond-seed" + j.id.to_bytes(32, "big")
+                          seed=content_hash(self.member_secret() + j.id.to_bytes(32, "big")
                                             + spec.hash + round_.to_bytes(1, "big")),
                           job_id=j.id,
                           scratch_root=str(self.cfg.scratch_dir) if self.cfg.scratch_dir
@@ -490,15 +508,74 @@ class Oracle:
     # -- posting ---------------------------------------------------------------------------
     def post_intents(self, head: int) -> None:
         room = self.txm.room()
-        for it in self.store.intents("new"):
+        new = self.store.intents("new")
+        for it in new:
+            if it.kind == "batch":  # never sent, or its transaction was superseded
+                self._release_batch(it, "batch not sent: votes go back to the queue")
+        new = [it for it in new if it.kind != "batch"]
+        batched: set[int] = set()
+        votes = [it for it in new if it.kind == "vote"]
+        if len(votes) >= batching.MIN_BATCH and room > 0:
+            for group in batching.groups(self._ready_votes(votes)):
+                if room <= 0 or self.stopping.is_set():
+                    break
+                if self._send_batch(group):
+                    room -= 1
+                    batched |= {r.intent_id for r in group}
+        for it in new:
             if room <= 0 or self.stopping.is_set():
                 return
+            if it.id in batched:
+                continue
             call = self.build(it)
             if call is None:
                 continue
             c, gas = call
             if self.txm.send(it, c, gas) is not None:
                 room -= 1
+
+    def _ready_votes(self, votes: list[Intent]) -> list[batching.Ready]:
+        """Vote intents whose own stored vote would count if posted now."""
+        out: list[batching.Ready] = []
+        for it in votes:
+            j = self.pb.job(it.job_id)
+            mine = self.store.vote(it.job_id, it.round)
+            if mine is None:
+                continue
+            r = self.roster(j.appeal_version if it.round else j.committee_version)
+            i = r.index(self.me)
+            counted = j.round1 if it.round else j.round0
+            open_ = (j.state == JobState.CHALLENGED) if it.round else (
+                j.state in (JobState.SUBMITTED, JobState.VERDICT)
+                and j.round0_close == j.deadline)
+            if i is not None and i not in counted and open_:
+                out.append(batching.Ready(it.id, mine, j, self.pb.pact(j.pact_id), j.pact_id))
+        return out
+
+    def _send_batch(self, group: list[batching.Ready]) -> bool:
+        """Post a group of own votes in one settle_batch call; False (votes left queued for
+        single posting) when it cannot be sent now."""
+        bi = self.store.intend_batch(group[0].vote.round, [r.intent_id for r in group])
+        wallet = self.pb._sender()
+        call = batching.batch_call(self.pb, self.store, self.me, group, wallet.sign_typed_data)
+        try:
+            gas = int(self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to,
+                                                   "data": call.data}))
+        except REVERTS as e:
+            self._release_batch(bi, f"batch refused: {revert_reason(e) or type(e).__name__}")
+            return False
+        if self.txm.send(bi, call, gas * 6 // 5) is None:
+            self._release_batch(bi, "batch waits: signer balance")
+            return False
+        log.info("votes batched", extra={"fields": {"jobs": len(group),
+                                                    "round": group[0].vote.round}})
+        return True
+
+    def _release_batch(self, bi: Intent, note: str) -> None:
+        for m in self.store.batch_members(bi.id):
+            if m.status == "sending":
+                self.store.set_intent(m.id, "new", note)
+        self.store.set_intent(bi.id, "done", note)
 
     def build(self, it: Intent) -> tuple[Call, int] | None:
         """The call an intent needs now, simulated; None when it needs none (and it is then
@@ -603,12 +680,19 @@ class Oracle:
                 log.info("peer vote skipped", extra={"fields": {"peer": member,
                                                                 "error": type(e).__name__}})
                 continue
-            out.append(sv.as_tuple())
+            first = self._peer_seen.setdefault((j.id, round_, member), self._head)
+            if self._head - first >= self.cfg.peer_grace_blocks:
+                out.append(sv.as_tuple())
         return out
 
     def on_final(self, it: Intent, ok: bool) -> None:
         """A transaction of `it` is final: done if it succeeded and left nothing to do; else
         the intent is re-examined (a vote is done once counted or its round is over)."""
+        if it.kind == "batch":
+            for m in self.store.batch_members(it.id):
+                self.on_final(m, ok)
+            self.store.set_intent(it.id, "done", "confirmed" if ok else "reverted")
+            return
         if ok and it.kind != "vote":
             self.store.set_intent(it.id, "done", "confirmed")
             return

@@ -143,6 +143,14 @@ MIGRATIONS: list[str] = [
     CREATE INDEX txs_status ON txs (status);
     CREATE INDEX txs_nonce ON txs (nonce);
     """,
+    # 2: batch transactions: one `batch` intent posts the votes of many `vote` intents
+    """
+    CREATE TABLE batch_members (
+        batch_intent INTEGER NOT NULL REFERENCES intents (id),
+        vote_intent INTEGER NOT NULL REFERENCES intents (id),
+        PRIMARY KEY (batch_intent, vote_intent)
+    );
+    """,
 ]
 
 # a transaction is live until it is confirmed, replaced by a bumped one, or superseded
@@ -469,6 +477,28 @@ class Store:
         return int(self._q("SELECT COUNT(*) FROM votes")[0][0])
 
     # -- intents and transactions ----------------------------------------------------------------
+    def intend_batch(self, round_: int, members: list[int]) -> Intent:
+        """A new `batch` intent posting the votes of `members` (vote intents, now 'sending')."""
+        with self.tx() as db:
+            n = db.execute("SELECT COALESCE(MAX(job_id), 0) + 1 FROM intents "
+                           "WHERE kind = 'batch'").fetchone()[0]
+            cur = db.execute("INSERT INTO intents (kind, job_id, round, status, created_at, "
+                             "updated_at) VALUES ('batch', ?, ?, 'new', ?, ?)",
+                             (n, round_, self._now(), self._now()))
+            bid = int(cur.lastrowid or 0)
+            db.executemany("INSERT INTO batch_members (batch_intent, vote_intent) VALUES (?, ?)",
+                           [(bid, m) for m in members])
+            marks = ",".join("?" * len(members))
+            db.execute(f"UPDATE intents SET status = 'sending', updated_at = ? "  # noqa: S608
+                       f"WHERE id IN ({marks})", (self._now(), *members))
+        return self.intent(bid)
+
+    def batch_members(self, batch_intent: int) -> list[Intent]:
+        return [Intent(*r) for r in self._q(
+            "SELECT i.id, i.kind, i.job_id, i.round, i.status, i.note FROM batch_members b "
+            "JOIN intents i ON i.id = b.vote_intent WHERE b.batch_intent = ? ORDER BY i.id",
+            (batch_intent,))]
+
     def intend(self, kind: str, job_id: int, round_: int = 0) -> Intent:
         """The one intent of (kind, job, round): a job delivered 100 times is one intent."""
         with self.tx() as db:
