@@ -618,9 +618,13 @@ class Oracle:
         return call, gas * 6 // 5
 
     def _own_vote_counted(self, it: Intent) -> bool:
-        self._note_counted(self.pb.job(it.job_id))
-        v = self.store.vote(it.job_id, it.round)
-        return v is not None and v.counted
+        """Is this oracle's vote counted on the chain now? (Read from the job, not from the
+        store's `counted` flag: a reorg can undo a vote the flag remembers.)"""
+        j = self.pb.job(it.job_id)
+        self._note_counted(j)
+        r = self.roster(j.appeal_version if it.round else j.committee_version)
+        i = r.index(self.me)
+        return i is not None and i in (j.round1 if it.round else j.round0)
 
     def _vote_call(self, j: Job, t: PactTerms, round_: int) -> Call | None:
         mine = self.store.vote(j.id, round_)
@@ -696,11 +700,7 @@ class Oracle:
         if ok and it.kind != "vote":
             self.store.set_intent(it.id, "done", "confirmed")
             return
-        if it.kind == "vote":
-            j = self.pb.job(it.job_id)
-            self._note_counted(j)
-            v = self.store.vote(it.job_id, it.round)
-            if v is not None and v.counted:
-                self.store.set_intent(it.id, "done", "counted")
-                return
+        if it.kind == "vote" and self._own_vote_counted(it):
+            self.store.set_intent(it.id, "done", "counted")
+            return
         self.store.set_intent(it.id, "new", "re-examine after a failed transaction")
