@@ -135,6 +135,7 @@ def request_unstake(asset: address, amount: uint256):
     assert amount + (w >> 128) <= w % core.U128, "stake: exceeds unreserved stake"
     core.evaluator_stake_word[msg.sender][asset] = w - amount
     pending: uint256 = core.evaluator_pending_word[msg.sender][asset] % core.U128 + amount
+    assert pending < core.U128, "stake: amount too large"
     unlock_at: uint256 = block.timestamp + core.EVALUATOR_COOLDOWN
     core.evaluator_pending_word[msg.sender][asset] = pending | (unlock_at << 128)
     log core.UnstakeRequested(account=msg.sender, asset=asset, amount=amount, unlock_at=unlock_at)

@@ -87,7 +87,7 @@ def expire(job_id: uint256, terms: types.PactTerms):
     core._end_reservations(job_id, j, terms.asset, r, j.reserved & ~core._voters(core.jobs[job_id].r0))
     if terms.silence_release:
         to_agent = j.value
-        core.agent_stake_word[j.agent][terms.asset] += to_agent
+        core._to_free(j.agent, terms.asset, to_agent, job_id)
         core._credit(j.buyer, terms.asset, j.fee, job_id)
     else:
         core._credit(j.buyer, terms.asset, j.value + j.fee, job_id)

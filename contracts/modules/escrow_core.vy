@@ -1,4 +1,5 @@
 # pragma version 0.4.3
+# pragma nonreentrancy on
 # pragma evm-version prague
 """
 @title pactbond escrow core
@@ -352,8 +353,7 @@ def _settle_score(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, 
     elif score < p.fail_below_bps:
         band = C_FAILED
     slashed: uint256 = self._close_bond(job_id, j, p, band == C_FAILED)
-    if to_agent > 0:
-        self.agent_stake_word[j.agent][p.asset] += to_agent
+    self._to_free(j.agent, p.asset, to_agent, job_id)
     self._credit(j.buyer, p.asset, to_buyer, job_id)
     self._record(j, p.asset, band, to_agent, slashed)
     if band == C_PASSED and j.value >= p.min_expansion_value:
@@ -378,7 +378,8 @@ def _close_bond(job_id: uint256, j: Job, p: types.PactTerms, slash: bool) -> uin
     if slash:
         slashed = self._ceil_bps(bond, p.slash_bps)
     # locked -= bond; free += bond - slashed
-    self.agent_stake_word[j.agent][p.asset] = self.agent_stake_word[j.agent][p.asset] + bond - slashed - (bond << 128)
+    self.agent_stake_word[j.agent][p.asset] -= bond << 128
+    self._to_free(j.agent, p.asset, bond - slashed, job_id)
     if slashed > 0:
         to_ins: uint256 = slashed * p.slash_insurance_bps // BPS
         to_burn: uint256 = slashed * p.slash_burn_bps // BPS
@@ -386,6 +387,21 @@ def _close_bond(job_id: uint256, j: Job, p: types.PactTerms, slash: bool) -> uin
         self._credit(p.insurance, p.asset, to_ins, job_id)
         self._burn(p.asset, to_burn, job_id)
     return slashed
+
+
+@internal
+def _to_free(agent: address, asset: address, amount: uint256, job_id: uint256):
+    """
+    @dev Adds to the agent's free stake; an amount the 128-bit lane cannot hold is credited
+         instead (pull), so no carry ever reaches the locked lane (ADR 010).
+    """
+    if amount == 0:
+        return
+    w: uint256 = self.agent_stake_word[agent][asset]
+    if w % U128 + amount < U128:
+        self.agent_stake_word[agent][asset] = w + amount
+    else:
+        self._credit(agent, asset, amount, job_id)
 
 
 @internal
