@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 PYTEST := $(BIN)/pytest
 XDIST ?= -n 2
 
-.PHONY: setup build build-check lint test test-fast fuzz-long faults-long bench-gas demo deploy clean
+.PHONY: setup build build-check lint test test-fast fuzz-long faults-long bench bench-gas demo deploy clean
 
 setup: $(VENV)/.synced node_modules/.installed
 
@@ -47,6 +47,14 @@ fuzz-long: setup  ## RELIABILITY C3 long run: >= 5,000 sequences x 100 steps
 
 demo: setup  ## the main job: a full rollout on a local chain, then the report
 	$(BIN)/pactbond demo
+
+faults-long: setup  ## RELIABILITY's oracle faults at full size: 6 kill points x 20, a 5-min outage, 1,000 jobs
+	PACTBOND_FAULT_KILL_RUNS=20 PACTBOND_FAULT_OUTAGE=300 PACTBOND_FAULT_BURST=1000 \
+		$(PYTEST) tests/oracle/test_faults_process.py tests/oracle/test_faults_node.py -s -p no:cacheprovider
+
+bench: setup  ## off-chain benchmarks: vote signing, a 1,000-job burst (benchmarks/results/*.json)
+	$(BIN)/python benchmarks/sign.py
+	$(BIN)/python benchmarks/burst.py --jobs 1000 --runs 3
 
 bench-gas: setup build-check
 	$(BIN)/python benchmarks/gas.py

@@ -544,6 +544,11 @@ def test_limits__connections_over_the_cap__503_then_served(tmp_store: Store) -> 
         time.sleep(0.2)
         r = requests.get(api.url + "/health", timeout=5)
         assert (r.status_code, r.json()) == (503, {"error": "too many connections"})
+        # counted by the refusing thread, which may finish just after the client has its 503
+        for _ in range(100):
+            if 'pactbond_failures_total{kind="api_busy"} 1.0' in metrics.render().decode():
+                break
+            time.sleep(0.01)
         assert 'pactbond_failures_total{kind="api_busy"} 1.0' in metrics.render().decode()
         hog.close()
         for _ in range(50):  # the slot frees once the server notices the hang-up

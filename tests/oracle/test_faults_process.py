@@ -14,6 +14,7 @@ signed by the client library) where a settlement is needed.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sqlite3
 import threading
@@ -163,6 +164,10 @@ def _logs_clean(cluster: Cluster) -> Iterator[None]:
 
 def figure(name: str, value: float) -> None:
     FIGURES[name] = value
+    out = os.environ.get("PACTBOND_FIGURES_FILE")  # benchmarks collect every run's figures
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps({"name": name, "value": value}) + "\n")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -175,9 +180,14 @@ def _figures() -> Iterator[None]:
 # -- F1-F4: SIGKILL at six points, restart ----------------------------------------------------
 
 
+# `make faults-long` runs each kill point PACTBOND_FAULT_KILL_RUNS times (20: 120 SIGKILLs)
+KILL_RUNS = int(os.environ.get("PACTBOND_FAULT_KILL_RUNS", "1"))
+
+
+@pytest.mark.parametrize("run", range(KILL_RUNS))
 @pytest.mark.parametrize("point", KILL_POINTS)
 def test_sigkill_at_point__restart__one_settlement_same_vote_no_nonce_reuse(
-        point: str, world: World, cluster: Cluster, pid: int) -> None:
+        point: str, run: int, world: World, cluster: Cluster, pid: int) -> None:
     a = trio(world, cluster)[0]
     w3 = world.keeper.w3
     since = int(w3.eth.block_number)
