@@ -71,9 +71,11 @@ from web3 import Web3
 from web3.contract import Contract
 
 from pactbond import eip712
+from pactbond.client import merged_escrow_abi
 from pactbond.deploy import CONTRACTS, artifact, contract_at, deploy
 from pactbond.devnet import Devnet
 from pactbond.models import PactTerms, Vote
+from pactbond.votes import SignedVoteBatch, VoteBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -164,8 +166,8 @@ class Chain:
         return "0x" + acct.sign_transaction(tx).raw_transaction.hex()
 
     def send(self, acct: LocalAccount, to: str | None, data: bytes | str, value: int = 0,
-             what: str = "") -> dict[str, Any]:
-        raw = self.sign(acct, to, data, value)
+             what: str = "", gas: int = GAS_LIMIT) -> dict[str, Any]:
+        raw = self.sign(acct, to, data, value, gas)
         r: dict[str, Any] = self.rpc("eth_sendRawTransactionSync", [raw])
         if int(r["status"], 16) != 1:
             reason = self._reason(acct.address, to, data, value)
@@ -181,9 +183,10 @@ class Chain:
     def call(self, c: Contract, fn: str, *args: Any) -> Any:
         return getattr(c.functions, fn)(*args).call()
 
-    def tx(self, acct: LocalAccount, c: Contract, fn: str, *args: Any, value: int = 0
-           ) -> dict[str, Any]:
-        return self.send(acct, c.address, c.encode_abi(fn, args=list(args)), value, what=fn)
+    def tx(self, acct: LocalAccount, c: Contract, fn: str, *args: Any, value: int = 0,
+           gas: int = GAS_LIMIT) -> dict[str, Any]:
+        return self.send(acct, c.address, c.encode_abi(fn, args=list(args)), value, what=fn,
+                         gas=gas)
 
     def warp(self, seconds: int) -> None:
         self.rpc("evm_increaseTime", [seconds])
@@ -301,6 +304,7 @@ class Bench:
         self.evaluators = rest[0:3]
         self.appeal = rest[3:6]
         self.insurance, self.keeper, self.bulk_buyer = rest[6], rest[7], rest[8]
+        self.batch_agents = rest[9:19]  # 10 distinct agents for the batch-settlement figure
         self.pacts: dict[int, PactTerms] = {}
 
     # -- helpers --------------------------------------------------------------------------
@@ -485,6 +489,46 @@ class Bench:
                                            "parts": parts}
         self.ops_s = time.perf_counter() - t0
 
+    def batch_settle(self, n: int = 100) -> None:
+        """settle_batch of n jobs of one pact (10 distinct agents), 2 of 3 members each signing
+        one VoteBatch: the per-job gas (issue 7: <= 25k at n = 100)."""
+        ch, pid = self.ch, self.pact_b
+        t = self.pacts[pid]
+        cv, av = self.versions(t)
+        esc = ch.w3.eth.contract(address=self.escrow.address, abi=merged_escrow_abi())
+        for a in self.batch_agents:
+            ch.tx(a, self.escrow, "stake", ETH, E18, False, value=E18)
+        jids = []
+        for k in range(n):
+            a = self.batch_agents[k % len(self.batch_agents)]
+            jid = ch.call(self.escrow, "job_count") + 1
+            ch.tx(self.buyer, self.escrow, "open", t.as_tuple(), pid, a.address, VALUE, cv, av,
+                  value=VALUE + FEE)
+            ch.tx(a, self.escrow, "accept", jid, t.as_tuple())
+            ch.tx(a, self.escrow, "submit", jid, t.as_tuple(), keccak(f"d:{jid}".encode()), "")
+            jids.append(jid)
+        deadline = min(self.job(j)[0][8] for j in jids)
+        dom = eip712.domain_separator(ch.chain_id, self.escrow.address)
+        members = self.evaluators[:2]
+        by_member, sigs = [], []
+        for m in members:
+            batch = VoteBatch(round=0, deadline=deadline, votes=[
+                Vote(job_id=j, deliverable_hash=self.job(j)[1], spec_hash=t.spec_hash,
+                     score_bps=9000, evidence_hash=keccak(f"e:{j}:{m.address}".encode()),
+                     round=0, deadline=deadline) for j in jids])
+            sig = eip712.sign_digest(m.key, eip712.digest(dom, batch.struct_hash()))
+            sb = SignedVoteBatch(batch=batch, member=m.address, signature=sig)
+            by_member.append(sb.items())
+            sigs.append(sb.signature_tuple())
+        items = [bm[j] for j in jids for bm in by_member]
+        r = ch.tx(self.keeper, esc, "settle_batch", pid, t.as_tuple(), 0, items, sigs,
+                  gas=BLOCK_GAS_LIMIT // 2)
+        assert all(self.state(j) == 4 for j in jids), "batch did not record the verdicts"
+        gas = int(r["gasUsed"], 16)
+        self.batch_result = {"gas": gas // n, "total": gas, "jobs": n,
+                             "agents": len(self.batch_agents), "members": len(members),
+                             "target": "<=25,000 per job"}
+
     def cycle(self, tag: str) -> dict[str, int]:
         """open, accept, submit, settle + finalize on pact B; their gas."""
         j, r = self.open(self.pact_b)
@@ -604,10 +648,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args()
     t_all = time.perf_counter()
-    with Devnet(accounts=16, balance_eth=10**7, gas_limit=BLOCK_GAS_LIMIT) as net:
+    with Devnet(accounts=26, balance_eth=10**7, gas_limit=BLOCK_GAS_LIMIT) as net:
         b = Bench(net)
         b.setup()
         b.run_ops()
+        b.batch_settle(100)
         sizes = runtime_sizes(b.ch, b.manifest)
         t0 = time.perf_counter()
         indep = b.independence(args.many)
@@ -625,7 +670,7 @@ def main() -> None:
         "evm_version": "prague", "node": version, "chain_id": net.chain_id,
         "setup": {"committee": "3 members, threshold 2, ETH", "appeal_committee": "3 members",
                   "value_wei": VALUE, "fee_wei": FEE, "penalty_wei": PENALTY},
-        "operations": b.results,
+        "operations": {**b.results, "batch_settle_per_job_100": b.batch_result},
         "runtime_size": sizes,
         "gas_independence": indep,
         "timings_s": {"setup": round(b.setup_s, 1), "operations": round(b.ops_s, 1),
@@ -635,6 +680,9 @@ def main() -> None:
     args.out.write_text(json.dumps(out, indent=1) + "\n")
 
     print(table(b.results))
+    br = b.batch_result
+    print(f"settle_batch: {br['jobs']} jobs of {br['agents']} agents, {br['members']} members: "
+          f"{br['total']:,} gas, {br['gas']:,} per job (target 25,000)")
     print()
     print(breakdown(b.results))
     print()
