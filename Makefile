@@ -10,7 +10,7 @@ export UV_PROJECT_ENVIRONMENT := $(CURDIR)/$(VENV)
 PYTEST := $(BIN)/pytest
 XDIST ?= -n 2
 
-.PHONY: setup build build-check lint test test-fast fuzz-long faults-long bench bench-gas demo deploy clean
+.PHONY: setup build build-check lint test test-fast fuzz-long faults-long coverage mutants bench bench-gas demo deploy clean
 
 setup: $(VENV)/.synced node_modules/.installed
 
@@ -44,6 +44,12 @@ test-fast: setup
 
 fuzz-long: setup  ## RELIABILITY C3 long run: >= 5,000 sequences x 100 steps
 	PACTBOND_FUZZ_EXAMPLES=5000 PACTBOND_FUZZ_STEPS=100 $(PYTEST) $(XDIST) tests/contracts/stateful -p no:cacheprovider
+
+coverage: setup  ## RELIABILITY C2: .vy line coverage of tests/contracts; ends "vy line coverage: NN.N%"
+	$(BIN)/python scripts/coverage.py $(XDIST)
+
+mutants: setup  ## RELIABILITY C4: each known bug planted on a scratch copy; ends "mutants caught: C/P"
+	$(BIN)/python scripts/mutants.py
 
 demo: setup  ## the main job: a full rollout on a local chain, then the report
 	$(BIN)/pactbond demo
