@@ -43,7 +43,10 @@ test-fast: setup
 	$(PYTEST) $(XDIST) tests -m "not slow"
 
 fuzz-long: setup  ## RELIABILITY C3 long run: >= 5,000 sequences x 100 steps
-	PACTBOND_FUZZ_EXAMPLES=5000 PACTBOND_FUZZ_STEPS=100 $(PYTEST) $(XDIST) tests/contracts/stateful -p no:cacheprovider
+	rm -f .pactbond/fuzz-report.txt && mkdir -p .pactbond
+	PACTBOND_FUZZ_EXAMPLES=5000 PACTBOND_FUZZ_STEPS=100 PACTBOND_FUZZ_REPORT=$(CURDIR)/.pactbond/fuzz-report.txt \
+		$(PYTEST) $(XDIST) tests/contracts/stateful -p no:cacheprovider
+	$(BIN)/python scripts/fuzz_report.py .pactbond/fuzz-report.txt
 
 coverage: setup  ## RELIABILITY C2: .vy line coverage of tests/contracts; ends "vy line coverage: NN.N%"
 	$(BIN)/python scripts/coverage.py $(XDIST)
