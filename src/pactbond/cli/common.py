@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -235,6 +234,3 @@ def emit(obj: Any, as_json: bool, human: Callable[[], str] | str | None = None) 
         else:
             click.echo(str(data))
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0", "false")

@@ -145,7 +145,7 @@ def eth(wei: int) -> str:
     return f"{s} ETH"
 
 
-def describe(ev: Any, n: Narrator, terms: dict[int, PactTerms]) -> str | None:
+def describe(ev: Any, n: Narrator) -> str | None:
     """A readable line for an escrow event (None for the ones the demo does not show)."""
     name = ev.name
     w = n.who
@@ -189,9 +189,9 @@ def describe(ev: Any, n: Narrator, terms: dict[int, PactTerms]) -> str | None:
 class Tailer(threading.Thread):
     """Prints escrow events as they are mined."""
 
-    def __init__(self, pb: Pactbond, n: Narrator, terms: dict[int, PactTerms]) -> None:
+    def __init__(self, pb: Pactbond, n: Narrator) -> None:
         super().__init__(daemon=True)
-        self.pb, self.n, self.terms = pb, n, terms
+        self.pb, self.n = pb, n
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.next_block = pb.w3.eth.block_number + 1
@@ -202,7 +202,7 @@ class Tailer(threading.Thread):
             if head < self.next_block:
                 return
             for ev in self.pb.events(self.next_block, head):
-                line = describe(ev, self.n, self.terms)
+                line = describe(ev, self.n)
                 if line:
                     self.n.say(line, indent=1)
             self.next_block = head + 1
@@ -292,7 +292,6 @@ class Demo:
     c: dict[int, Pactbond] = field(default_factory=dict)
     terms: dict[int, PactTerms] = field(default_factory=dict)
     apis: dict[int, str] = field(default_factory=dict)
-    outcomes: dict[str, int] = field(default_factory=dict)
     pids: list[int] = field(default_factory=list)
     tailer: Tailer | None = None
 
@@ -330,7 +329,6 @@ class Demo:
                 if i in self.apis:
                     requests.post(f"{self.apis[i]}/deliverables", data=deliverable, timeout=10)
             agent.submit(jid, h)
-        self.outcomes[label] = jid
         return jid
 
     committee: int = 0
@@ -550,7 +548,7 @@ def run_demo(keep: bool = False, workdir: str | None = None,
             n.say("oracles 4, 5, 6 serve committee "
                   f"{setup['cid']} (5 and 6 run a buggy code-evaluator build); "
                   f"oracles 7, 8, 9 serve appeals; each on its own HTTP port and SQLite file")
-            tailer = d.tailer = Tailer(d.client(BUYER), n, d.terms)
+            tailer = d.tailer = Tailer(d.client(BUYER), n)
             tailer.start()
             res = jobs(d, setup)
             time.sleep(0.5)

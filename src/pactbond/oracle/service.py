@@ -312,16 +312,12 @@ class Oracle:
             elif ev.name == "JobSubmitted":
                 uri = str(ev.uri)  # type: ignore[attr-defined]
                 if uri:
-                    self._set_uri(jid, uri)
+                    self.store.set_uri(jid, uri)
             elif ev.name == "JobChallenged":
                 self.store.reopen_job(jid)
         blk = self.pb.w3.eth.get_block(last)
         self.store.advance(last, bytes(blk["hash"]), keep=self.cfg.reorg_window)
         self.metrics.cursor.set(last)
-
-    def _set_uri(self, job_id: int, uri: str) -> None:
-        with self.store.tx() as db:
-            db.execute("UPDATE jobs SET uri = ? WHERE job_id = ?", (uri[:2048], job_id))
 
     def _unwind(self, cursor: int) -> int:
         """Walk back over blocks whose stored hash no longer matches the chain."""

@@ -255,10 +255,6 @@ class Store:
                 self._db.executescript(
                     f"BEGIN IMMEDIATE;{MIGRATIONS[i]};PRAGMA user_version = {i + 1};COMMIT;")
 
-    @property
-    def schema_version(self) -> int:
-        return int(self._q("PRAGMA user_version")[0][0])
-
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (BEGIN IMMEDIATE ... COMMIT), rolled back on any error; a
@@ -291,11 +287,6 @@ class Store:
     def get_meta(self, key: str) -> str | None:
         rows = self._q("SELECT value FROM meta WHERE key = ?", (key,))
         return str(rows[0][0]) if rows else None
-
-    def set_meta(self, key: str, value: str) -> None:
-        with self.tx() as db:
-            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
-                       "DO UPDATE SET value = excluded.value", (key, value))
 
     def block_hash(self, number: int) -> bytes | None:
         rows = self._q("SELECT hash FROM blocks WHERE number = ?", (number,))
@@ -343,6 +334,11 @@ class Store:
                 db.execute("UPDATE jobs SET uri = ? WHERE job_id = ? AND uri = ''", (uri, job_id))
             return cur.rowcount == 1
 
+    def set_uri(self, job_id: int, uri: str) -> None:
+        """Where the submission says the deliverable can be fetched (a followed job)."""
+        with self.tx() as db:
+            db.execute("UPDATE jobs SET uri = ? WHERE job_id = ?", (uri[:2048], job_id))
+
     def open_jobs(self, limit: int = 10_000) -> list[tuple[int, int, str]]:
         """(job id, pact id, uri) of the jobs not yet done, oldest first."""
         return [(int(a), int(b), str(c)) for a, b, c in self._q(
@@ -370,11 +366,6 @@ class Store:
                        "WHERE job_id = ?", (error[:500], self._now(), job_id))
             rows = db.execute("SELECT attempts FROM jobs WHERE job_id = ?", (job_id,)).fetchall()
         return int(rows[0][0]) if rows else 0
-
-    def count_jobs(self, done: bool | None = None) -> int:
-        if done is None:
-            return int(self._q("SELECT COUNT(*) FROM jobs")[0][0])
-        return int(self._q("SELECT COUNT(*) FROM jobs WHERE done = ?", (int(done),))[0][0])
 
     # -- evaluations -----------------------------------------------------------------------------
     def save_evaluation(self, job_id: int, round_: int, score: int, evidence_hash: bytes,
@@ -552,9 +543,6 @@ class Store:
     def txs_of(self, intent_id: int) -> list[Tx]:
         return [_tx(r) for r in self._q("SELECT * FROM txs WHERE intent_id = ? ORDER BY id",
                                         (intent_id,))]
-
-    def all_txs(self) -> list[Tx]:
-        return [_tx(r) for r in self._q("SELECT * FROM txs ORDER BY id")]
 
     def update_tx(self, tx_id: int, **fields: Any) -> None:
         allowed = {"status", "sent_block", "mined_block", "mined_hash", "receipt_status"}
