@@ -28,7 +28,6 @@ class Ready:
     vote: StoredVote
     job: Job
     terms: PactTerms
-    pact_id: int
 
 
 def groups(ready: Sequence[Ready], limit: int = MAX_BATCH) -> list[list[Ready]]:
@@ -36,7 +35,7 @@ def groups(ready: Sequence[Ready], limit: int = MAX_BATCH) -> list[list[Ready]]:
     at least MIN_BATCH are batched."""
     by: dict[tuple[int, int], list[Ready]] = {}
     for r in ready:
-        by.setdefault((r.pact_id, r.vote.round), []).append(r)
+        by.setdefault((r.job.pact_id, r.vote.round), []).append(r)
     out: list[list[Ready]] = []
     for items in by.values():
         items.sort(key=lambda r: r.job.id)
@@ -66,5 +65,5 @@ def batch_call(pb: Pactbond, store: Store, member: str, group: Sequence[Ready],
     items = [(v.job_id, member, v.score_bps, v.evidence_hash, proofs[i])
              for i, v in enumerate(batch.votes)]
     sigs = [(member, batch.root, deadline, signature)]
-    return pb._esc.call("settle_batch", group[0].pact_id, group[0].terms.as_tuple(), round_,
+    return pb._esc.call("settle_batch", group[0].job.pact_id, group[0].terms.as_tuple(), round_,
                         items, sigs)

@@ -545,7 +545,7 @@ class Oracle:
                 j.state in (JobState.SUBMITTED, JobState.VERDICT)
                 and j.round0_close == j.deadline)
             if i is not None and i not in counted and open_:
-                out.append(batching.Ready(it.id, mine, j, self.pb.pact(j.pact_id), j.pact_id))
+                out.append(batching.Ready(it.id, mine, j, self.pb.pact(j.pact_id)))
         return out
 
     def _send_batch(self, group: list[batching.Ready]) -> bool:
