@@ -34,7 +34,7 @@ from web3 import Web3
 from web3.contract.contract import Contract, ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
-from web3.types import TxParams, TxReceipt, Wei
+from web3.types import BlockIdentifier, TxParams, TxReceipt, Wei
 
 from pactbond import eip712, money
 from pactbond.calls import Call, LeanContract
@@ -472,10 +472,11 @@ class Pactbond:
     def _events(self, receipt: TxReceipt, name: str) -> list[Any]:
         return list(getattr(self.escrow.events, name)().process_receipt(receipt, errors=DISCARD))
 
-    def _read(self, contract: LeanContract, name: str, *args: Any) -> Any:
-        """A view call whose revert raises its typed error."""
+    def _read(self, contract: LeanContract, name: str, *args: Any,
+              block: BlockIdentifier = "latest") -> Any:
+        """A view call (at `block`) whose revert raises its typed error."""
         try:
-            return contract.read(name, *args)
+            return contract.read(name, *args, block=block)
         except REVERTS as e:
             raise self._error(e) from None
 
@@ -499,9 +500,10 @@ class Pactbond:
         self._terms[pact_id] = terms
         return terms
 
-    def job(self, job_id: int) -> Job:
-        """Reads: a job, decoded (state, deadlines, money, votes by member index)."""
-        j, deliverable, evidence, r0, r1 = self._read(self._esc, "job", job_id)
+    def job(self, job_id: int, block: BlockIdentifier = "latest") -> Job:
+        """Reads: a job, decoded (state, deadlines, money, votes by member index), as of
+        `block`."""
+        j, deliverable, evidence, r0, r1 = self._read(self._esc, "job", job_id, block=block)
         buyer, state, by_agent, pact_id, cv, av, agent, reserved, deadline, close_at, value, fee = j
         return Job(
             id=job_id, buyer=buyer, agent=agent, pact_id=pact_id, state=JobState(state),

@@ -392,6 +392,49 @@ def test_f10_reorg_after_inclusion__settled_once_final_after_confirmations(
                 assert bytes(row["mined_hash"]) == bytes(block["hash"])
 
 
+def test_f10_terminal_state_reorged_away__job_followed_until_final(
+        world: World, cluster: Cluster, docs: Any, net: Devnet, mining: Mining) -> None:
+    # someone else's finalize settles the job at the head; a reorg then undoes it. The oracle
+    # ends a job only once its terminal state is as deep as its confirmations, so it still
+    # follows the job and its keeper finalizes it again.
+    window = 3_600
+    pid = world.pact(spec_hash=schema_spec(docs), challenge_window=window, appeal_window=window)
+    w3 = world.keeper.w3
+    procs = cluster.oracles([4, 5, 6], [world.cid], confirmations=3)
+    jid = submit_later(world, pid, DATA)
+    wait_for(lambda: all(follows(p, jid) for p in procs), timeout=20, what="job followed")
+    for p in procs:
+        upload(p.api, DATA)
+    wait_for(lambda: len(world.keeper.job(jid).round0) == 3, timeout=20, what="three votes")
+    wait_for(lambda: all(live(p) == 0 for p in procs), timeout=20, what="the votes final")
+
+    mining.pause()
+    j, t = world.keeper.job(jid), world.keeper.pact(pid)
+    net.rpc("evm_setNextBlockTimestamp", [j.deadline + window + 1])  # round 0 closes at E
+    outsider = dev_account(9).address  # anvil's dev accounts are unlocked
+    w3.eth.send_transaction({"from": outsider, "to": world.keeper.escrow.address, "gas": 1_000_000,
+                             "data": world.keeper._esc.call("finalize", jid, t.as_tuple()).data})
+    mining.mine()
+    assert is_settled(world, jid), "the outsider's finalize did not settle the job"
+    settled_at = int(w3.eth.block_number)
+    wait_for(lambda: all(metric(p, "pactbond_head_block") >= settled_at for p in procs),
+             timeout=10, what="the oracles seeing the settlement")
+    time.sleep(3 * procs[0].config["poll_interval"])  # a few ticks with the job settled at head
+    for p in procs:
+        assert q(p, "SELECT done FROM jobs WHERE job_id = ?", jid) == [(0,)], \
+            f"{p.name} ended the job before its settlement had the confirmations"
+
+    net.rpc("anvil_reorg", [1, []])
+    assert world.keeper.job(jid).state == JobState.VERDICT, "the reorg did not undo the finalize"
+    if world.keeper.now() <= j.deadline + window:  # the new block's time may lie before it
+        net.rpc("evm_setNextBlockTimestamp", [j.deadline + window + 2])
+    mining.resume()
+    wait_for(lambda: is_settled(world, jid), timeout=30, what="finalized again")
+    wait_for(lambda: all(q(p, "SELECT done FROM jobs WHERE job_id = ?", jid) == [(1,)]
+                         for p in procs), timeout=20, what="the job ended once final")
+    assert len(settled(world, jid)) == 1, "settled more (or less) than once in the canonical chain"
+
+
 # -- F11 -----------------------------------------------------------------------------------
 def test_f11_dropped_transaction__rebroadcast_and_counted(
         world: World, cluster: Cluster, docs: Any, net: Devnet, mining: Mining) -> None:

@@ -352,6 +352,11 @@ class Oracle:
                 appeal_member = self.me in r1.accepted and self.me in r1.active
             d = duty(j, t, now, i0, i1, appeal_member)
             if d.done:
+                # ended only once the terminal state is as deep as the confirmations: a reorg
+                # that undoes someone else's settlement must find the job still followed
+                safe = max(self._head - self.cfg.confirmations, 0)
+                if not self.pb.job(job_id, block=safe).state.terminal:
+                    return
                 self.store.finish_job(job_id)
                 self.metrics.settled.inc()
                 log.info("job ended", extra={"fields": {"job": job_id, "state": j.state.name}})
