@@ -1015,6 +1015,28 @@ def test_keeper_run_once__finalizes_and_expires_due_jobs(cli: Cli, world):
     assert (r.code, r.out) == (0, "")
 
 
+def test_keeper_run_once__a_refused_duty__reported_and_the_pass_goes_on(cli: Cli, world, monkeypatch):
+    from pactbond.client import Pactbond
+    from pactbond.errors import WrongStateError
+
+    pid = world.pact(challenge_window=HOUR, appeal_window=HOUR)
+    first, second = verdict(world, pid), verdict(world, pid)
+    world.warp(HOUR + 1)
+    real = Pactbond.finalize
+
+    def raced(self: Pactbond, jid: int):  # another keeper got to the first job before us
+        if jid == first:
+            raise WrongStateError("escrow: no verdict")
+        return real(self, jid)
+
+    monkeypatch.setattr(Pactbond, "finalize", raced)
+    r = cli("keeper", "run", "--once", *key(KEEPER))
+    assert r.code == 1
+    assert f"job {first}: finalize not done: escrow: no verdict" in r.err.splitlines()
+    assert f"job {second}: finalize" in r.out.splitlines()
+    assert [state(world, j) for j in (first, second)] == [JobState.VERDICT, JobState.SETTLED]
+
+
 def test_withdraw__credit_to_balance(cli: Cli, world):
     pb = world.keeper
     jid = world.job(world.pact(), E18 // 2, upto="open")

@@ -33,7 +33,7 @@ from pactbond.cli.common import (
     wallet_options,
 )
 from pactbond.client import JobState, Pactbond
-from pactbond.errors import InvalidInputError
+from pactbond.errors import ContractError, InvalidInputError, NodeError
 from pactbond.models import ZERO_ADDRESS, PactTerms
 from pactbond.oracle.spec import Library, SpecError, content_hash, hex32
 from pactbond.votes import SignedVote
@@ -625,12 +625,20 @@ def challenge(job_id: int, expected_score: int | None, **kw: Any) -> None:
     click.echo(f"job {job_id} challenged: the appeal committee judges it")
 
 
-def keeper_pass(pb: Pactbond) -> list[tuple[int, str]]:
-    """Finalize, expire and resolve every job that is due now; returns what was done."""
-    done: list[tuple[int, str]] = []
+def keeper_pass(pb: Pactbond, start: int = 1) -> tuple[list[tuple[int, str, str | None]], int]:
+    """Finalize, expire and resolve every job from `start` on that is due now. Returns what was
+    tried, each (job, action, None when done else the reason it was not), and the first job id
+    not yet known to be over (every job before it has ended), where the next pass may start.
+    A refused call (another keeper got there first, say) does not stop the pass."""
+    tried: list[tuple[int, str, str | None]] = []
     at = pb.next_block_time()
-    for jid in range(1, pb.job_count() + 1):
+    ended = True
+    for jid in range(start, pb.job_count() + 1):
         j = pb.job(jid)
+        if ended and j.state.terminal:
+            start = jid + 1
+            continue
+        ended = False
         t = pb.pact(j.pact_id)
         action = None
         if j.state == JobState.VERDICT and at > j.round0_close + t.challenge_window:
@@ -640,9 +648,12 @@ def keeper_pass(pb: Pactbond) -> list[tuple[int, str]]:
         elif j.state == JobState.CHALLENGED and at > j.deadline:
             action = "resolve"
         if action:
-            getattr(pb, action)(jid)
-            done.append((jid, action))
-    return done
+            try:
+                getattr(pb, action)(jid)
+                tried.append((jid, action, None))
+            except ContractError as e:
+                tried.append((jid, action, str(e)))
+    return tried, start
 
 
 @click.group()
@@ -651,16 +662,30 @@ def keeper() -> None:
 
 
 @keeper.command("run")
-@click.option("--once", is_flag=True, help="one pass, then exit")
+@click.option("--once", is_flag=True, help="one pass, then exit (exit code 1 if a duty failed)")
 @click.option("--interval", type=click.FloatRange(min=0.1), default=5.0)
 @wallet_options
 def keeper_run(once: bool, interval: float, **kw: Any) -> None:
-    """Finalize, expire and resolve due jobs (repeatedly unless --once)."""
+    """Finalize, expire and resolve due jobs (repeatedly unless --once). A duty that fails is
+    reported on stderr and the pass goes on; in a loop, so does an unreachable node."""
     pb = connect(kw, need_wallet=True)
+    start = 1
     while True:
-        for jid, action in keeper_pass(pb):
-            click.echo(f"job {jid}: {action}")
+        try:
+            tried, start = keeper_pass(pb, start)
+        except NodeError as e:
+            if once:
+                raise
+            click.echo(f"keeper: {e}; retrying in {interval:g} s", err=True)
+            tried = []
+        for jid, action, error in tried:
+            if error is None:
+                click.echo(f"job {jid}: {action}")
+            else:
+                click.echo(f"job {jid}: {action} not done: {error}", err=True)
         if once:
+            if any(error for *_, error in tried):
+                raise SystemExit(1)
             return
         time.sleep(interval)
 
