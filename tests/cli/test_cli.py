@@ -624,8 +624,8 @@ def test_committee__create_accept_rotate_revoke_show(cli: Cli, world):
     r = cli("committee", "show", cid)
     assert r.code == 0
     assert r.out.splitlines() == [
-        f"committee {cid}: admin {addr(ADMIN)}, version {c.current_version}, 1-of-2, bond {E18}, "
-        f"penalty {E18 // 2}",
+        f"committee {cid}: admin {addr(ADMIN)}, version {c.current_version}, 1-of-2, bond 1 ETH, "
+        "penalty 0.5 ETH",
         f"  {addr(SPARE)}  accepted, revoked",
         f"  {addr(GUARDIAN)}  not accepted",
     ]
@@ -817,7 +817,7 @@ def test_job_list__filters_and_json(cli: Cli, world):
     assert [x["job_id"] for x in r.json] == [b]
     r = cli("job", "list", "--pact", pid)
     assert r.code == 0 and len(r.out.splitlines()) == 3
-    assert r.out.splitlines()[2].split()[:3] == [str(b), str(pid), "SUBMITTED"]
+    assert r.out.splitlines()[2].split() == [str(b), str(pid), "SUBMITTED", "0.5", "ETH", addr(AGENT)]
     r = cli("job", "list", "--pact", world.pact())
     assert (r.code, r.out) == (0, "no jobs\n")
     r = cli("job", "list", "--state", "lost")

@@ -170,6 +170,11 @@ def _sym(asset: str) -> str:
     return "ETH" if asset == ZERO_ADDRESS else "units"
 
 
+def _amount(pb: Pactbond, asset: str, wei: int) -> str:
+    """An amount in base units, shown in the asset's units (ETH, or the token's decimals)."""
+    return fmt_amount(wei, _decimals(pb, asset), _sym(asset))
+
+
 @stake.command("deposit")
 @click.argument("amount")
 @click.option("--asset", help="ERC-20 address (default ETH)")
@@ -405,7 +410,8 @@ def committee_show(committee_id: int, as_json: bool, **kw: Any) -> None:
     r = pb.roster(c.current_version)
     emit({"committee": c.model_dump(), "roster": r.model_dump()}, as_json, lambda: "\n".join([
         f"committee {committee_id}: admin {c.admin}, version {c.current_version}, "
-        f"{r.threshold}-of-{len(r.members)}, bond {r.bond}, penalty {r.penalty}",
+        f"{r.threshold}-of-{len(r.members)}, bond {_amount(pb, c.asset, r.bond)}, "
+        f"penalty {_amount(pb, c.asset, r.penalty)}",
         # `active` is accepted and not revoked: a member that never accepted is not revoked
         *[f"  {m}  {'accepted' if m in r.accepted else 'not accepted'}"
           f"{', revoked' if m in r.accepted and m not in r.active else ''}"
@@ -536,10 +542,13 @@ def job_list(pact_id: int | None, state: str | None, as_json: bool, **kw: Any) -
             continue
         rows.append({"job_id": jid, "pact_id": j.pact_id, "state": j.state.name,
                      "buyer": j.buyer, "agent": j.agent, "value": j.value})
+    # JSON keeps base units; the table shows each value in its pact's asset
+    shown = [_amount(pb, pb.pact(r["pact_id"]).asset, r["value"]) for r in rows]
+    width = max([len("value"), *map(len, shown)])
     emit(rows, as_json, lambda: "\n".join(
-        ["  id  pact  state                value  agent"]
-        + [f"{r['job_id']:>4}  {r['pact_id']:>4}  {r['state']:<19} {r['value']:>7}  {r['agent']}"
-           for r in rows]) if rows else "no jobs")
+        [f"  id  pact  state               {'value':>{width}}  agent"]
+        + [f"{r['job_id']:>4}  {r['pact_id']:>4}  {r['state']:<19} {v:>{width}}  {r['agent']}"
+           for r, v in zip(rows, shown, strict=True)]) if rows else "no jobs")
 
 
 # -- votes -------------------------------------------------------------------------------------
