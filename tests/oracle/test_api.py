@@ -355,6 +355,31 @@ def test_upload__hash_mismatch__422_and_nothing_stored(world: World, where: str)
     assert world.store.blob(claimed) is None
 
 
+def test_upload__quota_of_unvoted_bytes__507_until_a_vote_names_one(tmp_store: Store) -> None:
+    # uploads nobody has voted on yet are bounded (a stranger cannot fill the disk); a vote
+    # on a deliverable frees its bytes; a deliverable already stored is still answered
+    ctx = make_ctx(tmp_store, Metrics(), [(True, "")], set())
+    ctx.max_pending_upload_bytes = 2 * len(DELIVERABLE)
+    other, third = b"x" * len(DELIVERABLE), b"y" * len(DELIVERABLE)
+    with Api(ctx) as api:
+        def post(body: bytes) -> requests.Response:
+            return requests.post(api.url + "/deliverables", data=body, timeout=5,
+                                 headers={"X-Content-Hash": hex32(content_hash(body))})
+
+        assert post(DELIVERABLE).status_code == 201
+        assert post(other).status_code == 201
+        r = post(third)
+        assert (r.status_code, r.json()) == (507, {"error": (
+            f"upload quota full: {2 * len(DELIVERABLE)} bytes of deliverables await a vote here "
+            f"(limit {2 * len(DELIVERABLE)}); retry later, or give the submission a URI")})
+        assert tmp_store.blob(content_hash(third)) is None
+        assert post(other).status_code == 200  # already stored: no new bytes
+        seed_vote(tmp_store)  # a vote on DELIVERABLE
+        assert tmp_store.pending_upload_bytes() == len(other)
+        assert post(third).status_code == 201
+        assert tmp_store.blob(content_hash(third), "deliverable") == third
+
+
 def test_upload__oversize__413_and_nothing_stored(world: World) -> None:
     body = b"o" * (LIMIT + 1)
     r = world.post("/deliverables", body)

@@ -533,7 +533,8 @@ def job_show(job_id: int, as_json: bool, **kw: Any) -> None:
 def job_list(pact_id: int | None, state: str | None, as_json: bool, **kw: Any) -> None:
     """Every job (optionally of one pact, in one state)."""
     pb = connect(kw)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    shown: list[str] = []  # JSON keeps base units; the table shows values in the pact's asset
     for jid in range(1, pb.job_count() + 1):
         j = pb.job(jid)
         if pact_id is not None and j.pact_id != pact_id:
@@ -542,8 +543,7 @@ def job_list(pact_id: int | None, state: str | None, as_json: bool, **kw: Any) -
             continue
         rows.append({"job_id": jid, "pact_id": j.pact_id, "state": j.state.name,
                      "buyer": j.buyer, "agent": j.agent, "value": j.value})
-    # JSON keeps base units; the table shows each value in its pact's asset
-    shown = [_amount(pb, pb.pact(r["pact_id"]).asset, r["value"]) for r in rows]
+        shown.append(_amount(pb, pb.pact(j.pact_id).asset, j.value))
     width = max([len("value"), *map(len, shown)])
     emit(rows, as_json, lambda: "\n".join(
         [f"  id  pact  state               {'value':>{width}}  agent"]

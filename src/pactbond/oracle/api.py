@@ -86,6 +86,7 @@ class ApiContext:
     member: str  # this oracle's address (checksummed)
     chain_id: int
     escrow: str
+    max_pending_upload_bytes: int | None = None  # None: no bound (see OracleSettings)
 
 
 class VoteOut(BaseModel):
@@ -438,6 +439,13 @@ class _Handler(BaseHTTPRequestHandler):
         if n > c.max_deliverable_bytes:
             raise _HttpError(413, f"deliverable is {n} bytes, over the limit of "
                                   f"{c.max_deliverable_bytes}")
+        known = expected is not None and c.store.blob(expected, "deliverable") is not None
+        if c.max_pending_upload_bytes is not None and not known:
+            pending = c.store.pending_upload_bytes()
+            if pending + n > c.max_pending_upload_bytes:
+                raise _HttpError(507, f"upload quota full: {pending} bytes of deliverables await "
+                                      f"a vote here (limit {c.max_pending_upload_bytes}); retry "
+                                      "later, or give the submission a URI")
         if self._expects_continue:
             self.send_response_only(100)
             self.end_headers()

@@ -63,6 +63,9 @@ class OracleSettings(BaseSettings):
     reorg_window: Annotated[int, Field(ge=1, le=10_000)] = 64
     margin: Annotated[int, Field(ge=0)] = 60  # seconds before E when a missing deliverable votes 0
     max_deliverable_bytes: Annotated[int, Field(ge=1, le=64 * 2**20)] = 2**20
+    # uploaded deliverables this oracle has not voted on yet, in bytes: a bound on the disk
+    # anyone who reaches the API can fill (uploads past it get 507 until votes use them)
+    max_pending_upload_bytes: Annotated[int, Field(ge=0)] = 256 * 2**20
     fetch_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
     evaluate_retries: Annotated[int, Field(ge=1, le=100)] = 3
     peer_grace_blocks: Annotated[int, Field(ge=0, le=1000)] = 2

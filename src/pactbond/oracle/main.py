@@ -110,7 +110,8 @@ def build(cfg: OracleSettings) -> tuple[Oracle, Api]:
     oracle.check_membership()
     api = Api(ApiContext(
         store=store, metrics=oracle.metrics, ready=oracle.ready, revealable=oracle.revealable,
-        max_deliverable_bytes=cfg.max_deliverable_bytes, member=oracle.me,
+        max_deliverable_bytes=cfg.max_deliverable_bytes,
+        max_pending_upload_bytes=cfg.max_pending_upload_bytes, member=oracle.me,
         chain_id=pb.chain_id, escrow=pb.escrow.address,
     ), cfg.http.host, cfg.http.port)
     return oracle, api

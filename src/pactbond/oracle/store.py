@@ -318,6 +318,13 @@ class Store:
             db.execute("INSERT OR IGNORE INTO blobs (hash, kind, data, created_at) "
                        "VALUES (?, ?, ?, ?)", (h, kind, data, self._now()))
 
+    def pending_upload_bytes(self) -> int:
+        """Bytes of stored deliverables that no vote of this oracle names yet."""
+        rows = self._q("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM blobs b WHERE kind = "
+                       "'deliverable' AND NOT EXISTS (SELECT 1 FROM votes v WHERE "
+                       "v.deliverable_hash = b.hash)", ())
+        return int(rows[0][0])
+
     def blob(self, h: bytes, kind: str | None = None) -> bytes | None:
         rows = (self._q("SELECT data FROM blobs WHERE hash = ? AND kind = ?", (h, kind))
                 if kind is not None else self._q("SELECT data FROM blobs WHERE hash = ?", (h,)))
