@@ -72,6 +72,9 @@ class OracleSettings(BaseSettings):
     keeper: bool = True
     # transactions
     max_in_flight: Annotated[int, Field(ge=1, le=1024)] = 16
+    # a settle_batch whose gas estimate is above this (or that the node cannot estimate at
+    # all, say over its block gas limit) is split in halves; well under EIP-7825's 2**24 cap
+    max_batch_gas: Annotated[int, Field(ge=100_000, le=2**24)] = 10_000_000
     bump_after_blocks: Annotated[int, Field(ge=1)] = 3
     bump_percent: Annotated[int, Field(ge=10, le=1000)] = 25
     max_fee_cap_wei: Annotated[int, Field(ge=1)] = 500 * 10**9

@@ -520,9 +520,9 @@ class Oracle:
             for group in batching.groups(self._ready_votes(votes)):
                 if room <= 0 or self.stopping.is_set():
                     break
-                if self._send_batch(group):
+                for sent in self._send_batch(group, room):
                     room -= 1
-                    batched |= {r.intent_id for r in group}
+                    batched |= {r.intent_id for r in sent}
         for it in new:
             if room <= 0 or self.stopping.is_set():
                 return
@@ -553,24 +553,37 @@ class Oracle:
                 out.append(batching.Ready(it.id, mine, j, self.pb.pact(j.pact_id)))
         return out
 
-    def _send_batch(self, group: list[batching.Ready]) -> bool:
-        """Post a group of own votes in one settle_batch call; False (votes left queued for
-        single posting) when it cannot be sent now."""
+    def _send_batch(self, group: list[batching.Ready], room: int) -> list[list[batching.Ready]]:
+        """Post a group of own votes in settle_batch calls, at most `room` of them: one if its
+        gas stays within max_batch_gas, else its halves (recursively; a part under MIN_BATCH is
+        left to single posting). Returns the parts sent; votes not sent stay queued."""
+        if room <= 0 or len(group) < batching.MIN_BATCH:
+            return []
         bi = self.store.intend_batch(group[0].vote.round, [r.intent_id for r in group])
         wallet = self.pb._sender()
         call = batching.batch_call(self.pb, self.store, self.me, group, wallet.sign_typed_data)
+        gas: int | None
         try:
             gas = int(self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to,
                                                    "data": call.data}))
         except REVERTS as e:
             self._release_batch(bi, f"batch refused: {revert_reason(e) or type(e).__name__}")
-            return False
+            return []
+        except (Web3Exception, ValueError):  # e.g. more gas than the node's block limit
+            gas = None
+        if gas is None or gas * 6 // 5 > self.cfg.max_batch_gas:
+            self._release_batch(bi, "batch over the gas bound: split")
+            log.info("batch over the gas bound: split", extra={"fields": {
+                "jobs": len(group), "gas": gas, "bound": self.cfg.max_batch_gas}})
+            half = len(group) // 2
+            first = self._send_batch(group[:half], room)
+            return first + self._send_batch(group[half:], room - len(first))
         if self.txm.send(bi, call, gas * 6 // 5) is None:
             self._release_batch(bi, "batch waits: signer balance")
-            return False
+            return []
         log.info("votes batched", extra={"fields": {"jobs": len(group),
                                                     "round": group[0].vote.round}})
-        return True
+        return [group]
 
     def _release_batch(self, bi: Intent, note: str) -> None:
         for m in self.store.batch_members(bi.id):

@@ -1,0 +1,94 @@
+"""The oracle posts several ready votes in one settle_batch (one VoteBatch signature), and splits
+a batch whose gas would pass `max_batch_gas` into parts that fit (issue 7)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+import pytest
+
+from pactbond.oracle.spec import content_hash
+from pactbond.oracle.store import Store
+from tests.client.conftest import World
+from tests.oracle.conftest import Cluster, schema_spec, wait_for
+from tests.oracle.harness import OracleProc
+
+DATA = json.dumps({"answer": "42"}).encode()
+JOBS = 8
+
+
+def batch_txs(p: OracleProc) -> list[tuple[bytes, int]]:
+    """(hash, batch size) of the oracle's confirmed settle_batch transactions."""
+    db = sqlite3.connect(p.config["db"], timeout=5)
+    try:
+        return [(bytes(h), int(n)) for h, n in db.execute(
+            "SELECT t.tx_hash, (SELECT COUNT(*) FROM batch_members b WHERE b.batch_intent = i.id) "
+            "FROM txs t JOIN intents i ON i.id = t.intent_id "
+            "WHERE i.kind = 'batch' AND t.status = 'confirmed' ORDER BY t.id")]
+    finally:
+        db.close()
+
+
+def ready_at_once(world: World, cluster: Cluster, docs: Any, **over: Any) -> tuple[OracleProc, list[int]]:
+    """JOBS submitted jobs, then one member whose store already holds their bytes: it follows
+    them all in its first tick, so every vote is ready at once."""
+    pid = world.pact(spec_hash=schema_spec(docs), challenge_window=0)
+    first = int(world.keeper.w3.eth.block_number)
+    jids = []
+    for _ in range(JOBS):
+        jid = world.buyer.open_job(pid, world.agent.address, 10**15)
+        world.agent.accept(jid)
+        world.agent.submit(jid, content_hash(DATA))
+        jids.append(jid)
+    (p,) = cluster.oracles([4], [world.cid], start=False, start_block=first, **over)
+    store = Store(p.config["db"])
+    try:
+        store.put_blob(content_hash(DATA), "deliverable", DATA)  # as an upload would
+    finally:
+        store.close()
+    p.start()
+    return p, jids
+
+
+def counted(world: World, p: OracleProc, jids: list[int]) -> bool:
+    """Every job has a vote, and the oracle has no transaction short of final."""
+    db = sqlite3.connect(p.config["db"], timeout=5)
+    try:
+        live = db.execute("SELECT COUNT(*) FROM txs WHERE status IN ('signed', 'sent', 'mined')")
+        return all(world.keeper.job(j).round0 for j in jids) and live.fetchone()[0] == 0
+    finally:
+        db.close()
+
+
+def test_votes_ready_together__posted_in_one_settle_batch(world: World, cluster: Cluster,
+                                                          docs: Any) -> None:
+    p, jids = ready_at_once(world, cluster, docs)
+    wait_for(lambda: counted(world, p, jids), timeout=40, what="votes counted")
+    w3 = world.keeper.w3
+    (h, n), = batch_txs(p)
+    assert n == JOBS
+    receipt = w3.eth.get_transaction_receipt(h)
+    assert receipt["status"] == 1
+    block = receipt["blockNumber"]
+    events = world.keeper.events(block, block, names="VoteCounted")
+    assert sorted(int(e.job_id) for e in events if e.member == p.member) == jids
+
+
+@pytest.mark.parametrize("bound", [400_000])
+def test_batch_over_the_gas_bound__split_into_parts_that_fit(world: World, cluster: Cluster,
+                                                             docs: Any, bound: int) -> None:
+    p, jids = ready_at_once(world, cluster, docs, max_batch_gas=bound)
+    wait_for(lambda: counted(world, p, jids), timeout=40, what="votes counted")
+    w3 = world.keeper.w3
+    parts = batch_txs(p)
+    print(f"\nparts {[n for _, n in parts]}, gas "
+          f"{[w3.eth.get_transaction_receipt(h)['gasUsed'] for h, _ in parts]}")
+    assert len(parts) >= 2 and sum(n for _, n in parts) <= JOBS
+    for h, _ in parts:
+        r = w3.eth.get_transaction_receipt(h)
+        assert r["status"] == 1 and r["gasUsed"] <= bound
+    for j in jids:  # every vote counted once
+        assert len([e for e in world.keeper.events(names="VoteCounted", job_id=j)
+                    if e.member == p.member]) == 1
