@@ -508,6 +508,10 @@ class Api:
         self._stopped = False
 
     @property
+    def ctx(self) -> ApiContext:
+        return self._server.ctx
+
+    @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         h = str(host)

@@ -108,8 +108,12 @@ def build(cfg: OracleSettings) -> tuple[Oracle, Api]:
     oracle = Oracle(cfg, pb, store, Library(cfg.documents, cfg.document_urls),
                     plugin_loader(cfg))
     oracle.check_membership()
+    # the API reads and stores uploads on a connection of its own: a write lock held elsewhere
+    # (the service loop mid-transaction, a backup) delays its requests only by SQLite's own
+    # locking, which WAL spares readers, not by the service connection's lock
     api = Api(ApiContext(
-        store=store, metrics=oracle.metrics, ready=oracle.ready, revealable=oracle.revealable,
+        store=Store(cfg.db, clock=wall_clock), metrics=oracle.metrics, ready=oracle.ready,
+        revealable=oracle.revealable,
         max_deliverable_bytes=cfg.max_deliverable_bytes,
         max_pending_upload_bytes=cfg.max_pending_upload_bytes, member=oracle.me,
         chain_id=pb.chain_id, escrow=pb.escrow.address,
@@ -154,6 +158,7 @@ def run(config: str | Path | None) -> int:
         oracle.run()
     finally:
         api.stop()
+        api.ctx.store.close()
         oracle.store.close()
         log.info("oracle stopped")
     return 0
