@@ -45,7 +45,8 @@ test-fast: setup
 fuzz-long: setup  ## RELIABILITY C3 long run: >= 5,000 sequences x 100 steps
 	rm -f .pactbond/fuzz-report.txt && mkdir -p .pactbond
 	PACTBOND_FUZZ_EXAMPLES=5000 PACTBOND_FUZZ_STEPS=100 PACTBOND_FUZZ_REPORT=$(CURDIR)/.pactbond/fuzz-report.txt \
-		$(PYTEST) $(XDIST) tests/contracts/stateful -p no:cacheprovider
+		$(PYTEST) $(XDIST) tests/contracts/stateful -p no:cacheprovider --hypothesis-show-statistics \
+		2>&1 | grep -v "Retried draw from"; test $${PIPESTATUS[0]} -eq 0  # hypothesis's own filter noise
 	$(BIN)/python scripts/fuzz_report.py .pactbond/fuzz-report.txt
 
 coverage: setup  ## RELIABILITY C2: .vy line coverage of tests/contracts; ends "vy line coverage: NN.N%"
