@@ -45,7 +45,7 @@ def main() -> int:
         ok &= steps > 0
         print(f"{machine}: {steps:,} steps")
         for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]):
-            share = 10_000 * n // steps
+            share = 10_000 * n // steps if steps else 0
             low = share < args.min_share_bps
             ok &= not low
             print(f"  rule {rule:<26} {n:>9,}  {share // 100:>3}.{share % 100:02d} %"

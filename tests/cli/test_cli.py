@@ -1037,6 +1037,26 @@ def test_keeper_run_once__a_refused_duty__reported_and_the_pass_goes_on(cli: Cli
     assert [state(world, j) for j in (first, second)] == [JobState.VERDICT, JobState.SETTLED]
 
 
+def test_keeper_run_loop__node_unreachable__reported_and_retried(cli: Cli, world, monkeypatch):
+    import requests
+
+    from pactbond.cli import commands
+
+    passes: list[int] = []
+
+    def flaky(pb, start=1):  # the node drops the first pass; the second ends the test
+        passes.append(start)
+        if len(passes) == 1:
+            raise requests.ConnectionError("connection refused")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "keeper_pass", flaky)
+    monkeypatch.setattr(commands.time, "sleep", lambda _s: None)
+    r = cli("keeper", "run", "--interval", "0.5", *key(KEEPER))
+    assert "keeper: node unavailable (connection refused); retrying in 0.5 s" in r.err.splitlines()
+    assert passes == [1, 1]
+
+
 def test_withdraw__credit_to_balance(cli: Cli, world):
     pb = world.keeper
     jid = world.job(world.pact(), E18 // 2, upto="open")

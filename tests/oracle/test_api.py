@@ -380,6 +380,42 @@ def test_upload__quota_of_unvoted_bytes__507_until_a_vote_names_one(tmp_store: S
         assert tmp_store.blob(content_hash(third), "deliverable") == third
 
 
+def test_upload__quota__old_uploads_stop_counting_and_are_pruned(tmp_path: Path) -> None:
+    # an upload no vote names counts for upload_ttl_s, then the service deletes it: the quota
+    # cannot stay full for ever (a voted deliverable is kept)
+    now = [1_900_000_000.0]
+    store = Store(tmp_path / "ttl.db", clock=lambda: now[0])
+    ctx = make_ctx(store, Metrics(), [(True, "")], set())
+    ctx.max_pending_upload_bytes, ctx.upload_ttl_s = len(DELIVERABLE), 3_600
+    other = b"x" * len(DELIVERABLE)
+    try:
+        with Api(ctx) as api:
+            def post(body: bytes) -> int:
+                return requests.post(api.url + "/deliverables", data=body, timeout=5).status_code
+
+            assert post(DELIVERABLE) == 201
+            assert post(other) == 507
+            now[0] += 3_601
+            assert post(other) == 201  # the first upload no longer counts
+            seed_vote(store)  # a vote names DELIVERABLE
+            assert store.prune_uploads(int(now[0]) - 3_600) == 0  # `other` is young
+            now[0] += 3_601
+            assert store.prune_uploads(int(now[0]) - 3_600) == 1  # `other`, never voted on
+            assert store.blob(content_hash(other)) is None
+            assert store.blob(content_hash(DELIVERABLE), "deliverable") == DELIVERABLE
+    finally:
+        store.close()
+
+
+def test_upload__quota__concurrent_uploads_cannot_overshoot(tmp_store: Store) -> None:
+    # the first check is before the body is read; the write re-checks in its transaction
+    assert tmp_store.put_upload(content_hash(DELIVERABLE), DELIVERABLE, len(DELIVERABLE))
+    other = b"x" * len(DELIVERABLE)
+    assert not tmp_store.put_upload(content_hash(other), other, len(DELIVERABLE))
+    assert tmp_store.blob(content_hash(other)) is None
+    assert tmp_store.put_upload(content_hash(DELIVERABLE), DELIVERABLE, 0)  # already stored
+
+
 def test_upload__oversize__413_and_nothing_stored(world: World) -> None:
     body = b"o" * (LIMIT + 1)
     r = world.post("/deliverables", body)

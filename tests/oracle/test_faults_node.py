@@ -432,7 +432,10 @@ def test_f10_terminal_state_reorged_away__job_followed_until_final(
     wait_for(lambda: is_settled(world, jid), timeout=30, what="finalized again")
     wait_for(lambda: all(q(p, "SELECT done FROM jobs WHERE job_id = ?", jid) == [(1,)]
                          for p in procs), timeout=20, what="the job ended once final")
-    assert len(settled(world, jid)) == 1, "settled more (or less) than once in the canonical chain"
+    ev = settled(world, jid)
+    assert len(ev) == 1, "settled more (or less) than once in the canonical chain"
+    assert w3.eth.get_transaction(ev[0].tx_hash)["from"] in {p.member for p in procs}, \
+        "not finalized by an oracle"
 
 
 # -- F11 -----------------------------------------------------------------------------------

@@ -487,6 +487,34 @@ def test_peer_vote_in_our_batch_posted_by_someone_else__ours_still_posted(
     store.close()
 
 
+def test_keeper_duty_done_by_someone_else_then_due_again__reopened_and_finalized(
+        world: World, manifest_path: Path, docs: Path, tmp_path: Path) -> None:
+    """Our finalize intent was closed because another keeper's finalize got there first; a
+    reorg then undid theirs, so the chain shows the job due again. The oracle reopens its
+    intent and finalizes (modelled in-process: the intent is stored done with the refusal the
+    simulation gave, while the job is in VERDICT past its challenge window)."""
+    hour = 3_600
+    pid = world.pact(challenge_window=hour, appeal_window=hour)
+    since = int(world.keeper.w3.eth.block_number)
+    jid = world.job(pid, VALUE)
+    world.keeper.settle(jid, world.votes(jid, [9_000, 9_000, 9_000]))
+    world.warp(hour + 1)
+    assert world.keeper.job(jid).state == JobState.VERDICT
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0, start_block=since)
+    store = Store(cfg.db)
+    it = store.intend("finalize", jid)
+    store.set_intent(it.id, "done", "escrow: no verdict")
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    wait_for(lambda: (o.tick(), world.keeper.job(jid).state == JobState.SETTLED)[1], timeout=20,
+             every=0.2, what="finalized by the oracle")
+    (ev,) = world.keeper.events(since, names="JobSettled", job_id=jid)
+    assert world.keeper.w3.eth.get_transaction(ev.tx_hash)["from"] == o.me
+    store.close()
+
+
 def intent_status_of(store: Store, jid: int) -> str | None:
     got = store._q("SELECT status FROM intents WHERE kind = 'vote' AND job_id = ?", (jid,))
     return str(got[0][0]) if got else None

@@ -13,6 +13,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from pactbond.cli.common import (
     DEVNET_STATE,
@@ -682,10 +683,11 @@ def keeper_run(once: bool, interval: float, **kw: Any) -> None:
     while True:
         try:
             tried, start = keeper_pass(pb, start)
-        except NodeError as e:
+        except (NodeError, OSError, Web3Exception) as e:  # OSError: requests' connection errors
             if once:
                 raise
-            click.echo(f"keeper: {e}; retrying in {interval:g} s", err=True)
+            click.echo(f"keeper: node unavailable ({str(e)[:200]}); retrying in {interval:g} s",
+                       err=True)
             tried = []
         for jid, action, error in tried:
             if error is None:

@@ -87,6 +87,20 @@ class ApiContext:
     chain_id: int
     escrow: str
     max_pending_upload_bytes: int | None = None  # None: no bound (see OracleSettings)
+    upload_ttl_s: int = 7 * 24 * 3600  # uploads older than this no longer count
+
+    def quota_full(self, n: int) -> str | None:
+        """Why an upload of n new bytes is refused now, or None."""
+        if self.max_pending_upload_bytes is None:
+            return None
+        pending = self.store.pending_upload_bytes(self.upload_since())
+        if pending + n <= self.max_pending_upload_bytes:
+            return None
+        return (f"upload quota full: {pending} bytes of deliverables await a vote here (limit "
+                f"{self.max_pending_upload_bytes}); retry later, or give the submission a URI")
+
+    def upload_since(self) -> int:
+        return self.store.now() - self.upload_ttl_s
 
 
 class VoteOut(BaseModel):
@@ -440,12 +454,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise _HttpError(413, f"deliverable is {n} bytes, over the limit of "
                                   f"{c.max_deliverable_bytes}")
         known = expected is not None and c.store.blob(expected, "deliverable") is not None
-        if c.max_pending_upload_bytes is not None and not known:
-            pending = c.store.pending_upload_bytes()
-            if pending + n > c.max_pending_upload_bytes:
-                raise _HttpError(507, f"upload quota full: {pending} bytes of deliverables await "
-                                      f"a vote here (limit {c.max_pending_upload_bytes}); retry "
-                                      "later, or give the submission a URI")
+        if not known and (full := c.quota_full(n)) is not None:
+            raise _HttpError(507, full)  # before the body is sent
         if self._expects_continue:
             self.send_response_only(100)
             self.end_headers()
@@ -456,7 +466,11 @@ class _Handler(BaseHTTPRequestHandler):
         out = UploadOut(hash=hex32(h), size=n)
         if c.store.blob(h, "deliverable") is not None:
             return _json(200, out)
-        c.store.put_blob(h, "deliverable", body)
+        if c.max_pending_upload_bytes is None:
+            c.store.put_blob(h, "deliverable", body)
+        elif not c.store.put_upload(h, body, c.max_pending_upload_bytes, c.upload_since()):
+            # uploads in flight together passed the first check: the write decides
+            raise _HttpError(507, c.quota_full(n) or "upload quota full")
         log.info("deliverable %s stored (%d bytes)", hex32(h), n)
         return _json(201, out)
 

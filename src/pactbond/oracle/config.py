@@ -66,6 +66,8 @@ class OracleSettings(BaseSettings):
     # uploaded deliverables this oracle has not voted on yet, in bytes: a bound on the disk
     # anyone who reaches the API can fill (uploads past it get 507 until votes use them)
     max_pending_upload_bytes: Annotated[int, Field(ge=0)] = 256 * 2**20
+    # ... counted for this long after their upload; older ones no vote names are deleted
+    upload_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
     fetch_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
     evaluate_retries: Annotated[int, Field(ge=1, le=100)] = 3
     peer_grace_blocks: Annotated[int, Field(ge=0, le=1000)] = 2

@@ -115,7 +115,8 @@ def build(cfg: OracleSettings) -> tuple[Oracle, Api]:
         store=Store(cfg.db, clock=wall_clock), metrics=oracle.metrics, ready=oracle.ready,
         revealable=oracle.revealable,
         max_deliverable_bytes=cfg.max_deliverable_bytes,
-        max_pending_upload_bytes=cfg.max_pending_upload_bytes, member=oracle.me,
+        max_pending_upload_bytes=cfg.max_pending_upload_bytes, upload_ttl_s=cfg.upload_ttl_s,
+        member=oracle.me,
         chain_id=pb.chain_id, escrow=pb.escrow.address,
     ), cfg.http.host, cfg.http.port)
     return oracle, api

@@ -153,6 +153,7 @@ class Oracle:
         self._genesis: bytes | None = None  # the chain this service started on
         self._healthy_at = 0.0
         self._last_error = "starting"
+        self._pruned = 0  # store time of the last upload pruning
         self._session = requests.Session()
         self._session.trust_env = False
 
@@ -286,6 +287,18 @@ class Oracle:
             self.advance(job_id, now)
         self.post_intents(head)
         self.txm.tick(head, self.on_final)
+        self.prune_uploads()
+
+    def prune_uploads(self, every: int = 600) -> None:
+        """Every `every` seconds, delete uploaded deliverables older than upload_ttl_s that no
+        vote names (the API's quota counts only the younger ones)."""
+        now = self.store.now()
+        if now - self._pruned < every:
+            return
+        self._pruned = now
+        n = self.store.prune_uploads(now - self.cfg.upload_ttl_s)
+        if n:
+            log.info("old uploads deleted", extra={"fields": {"deliverables": n}})
 
     # -- watching --------------------------------------------------------------------------
     def watch(self, head: int) -> None:
@@ -355,7 +368,11 @@ class Oracle:
                 # ended only once the terminal state is as deep as the confirmations: a reorg
                 # that undoes someone else's settlement must find the job still followed
                 safe = max(self._head - self.cfg.confirmations, 0)
-                if not self.pb.job(job_id, block=safe).state.terminal:
+                try:
+                    final = self.pb.job(job_id, block=safe).state.terminal
+                except (PactbondError, Web3Exception, ValueError, OSError):
+                    final = False  # no state there (a pruning or lagging node): next tick
+                if not final:
                     return
                 self.store.finish_job(job_id)
                 self.metrics.settled.inc()
@@ -366,7 +383,11 @@ class Oracle:
             elif self.store.vote(job_id, (j.state == JobState.CHALLENGED and 1) or 0) is not None:
                 self._note_counted(j)
             if d.keeper and self.cfg.keeper:
-                self.store.intend(d.keeper, job_id)
+                it = self.store.intend(d.keeper, job_id)
+                if it.status == "done" and it.note != "confirmed":
+                    # done because someone else did it first (or our call reverted), yet the
+                    # chain says it is due: a reorg undid theirs
+                    self.store.set_intent(it.id, "new", "due again")
         except ConflictingVoteError as e:
             # once per job and process: the job is retried every tick and would flood the log
             if job_id not in self._conflicts:
@@ -569,13 +590,16 @@ class Oracle:
         except REVERTS as e:
             self._release_batch(bi, f"batch refused: {revert_reason(e) or type(e).__name__}")
             return []
-        except (Web3Exception, ValueError):  # e.g. more gas than the node's block limit
-            gas = None
+        except (Web3Exception, ValueError) as e:
+            if not any(w in str(e).lower() for w in ("gas", "allowance")):
+                self._release_batch(bi, f"batch not estimated: {str(e)[:200]}")
+                return []  # a node fault, not the batch's size: the tick goes on with singles
+            gas = None  # more gas than the node's block limit
         if gas is None or gas * 6 // 5 > self.cfg.max_batch_gas:
             self._release_batch(bi, "batch over the gas bound: split")
             log.info("batch over the gas bound: split", extra={"fields": {
                 "jobs": len(group), "gas": gas, "bound": self.cfg.max_batch_gas}})
-            half = len(group) // 2
+            half = max(len(group) // 2, 1)
             first = self._send_batch(group[:half], room)
             return first + self._send_batch(group[half:], room - len(first))
         if self.txm.send(bi, call, gas * 6 // 5) is None:

@@ -151,6 +151,11 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (batch_intent, vote_intent)
     );
     """,
+    # 3: the upload quota asks which deliverables a vote names
+    """
+    CREATE INDEX votes_deliverable ON votes (deliverable_hash);
+    CREATE INDEX blobs_kind_created ON blobs (kind, created_at);
+    """,
 ]
 
 # a transaction is live until it is confirmed, replaced by a bumped one, or superseded
@@ -242,6 +247,10 @@ class Store:
     def _now(self) -> int:
         return int(self._clock())
 
+    def now(self) -> int:
+        """The store's clock (unix seconds): the time its rows are stamped with."""
+        return self._now()
+
     def _migrate(self) -> None:
         version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
         if version > len(MIGRATIONS):
@@ -318,12 +327,36 @@ class Store:
             db.execute("INSERT OR IGNORE INTO blobs (hash, kind, data, created_at) "
                        "VALUES (?, ?, ?, ?)", (h, kind, data, self._now()))
 
-    def pending_upload_bytes(self) -> int:
-        """Bytes of stored deliverables that no vote of this oracle names yet."""
-        rows = self._q("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM blobs b WHERE kind = "
-                       "'deliverable' AND NOT EXISTS (SELECT 1 FROM votes v WHERE "
-                       "v.deliverable_hash = b.hash)", ())
-        return int(rows[0][0])
+    _PENDING = ("SELECT COALESCE(SUM(LENGTH(data)), 0) FROM blobs b WHERE kind = 'deliverable' "
+                "AND created_at > ? AND NOT EXISTS (SELECT 1 FROM votes v WHERE "
+                "v.deliverable_hash = b.hash)")
+
+    def pending_upload_bytes(self, since: int = 0) -> int:
+        """Bytes of deliverables stored after `since` (unix time) that no vote of this oracle
+        names yet."""
+        return int(self._q(self._PENDING, (since,))[0][0])
+
+    def put_upload(self, h: bytes, data: bytes, limit: int, since: int = 0) -> bool:
+        """Store an uploaded deliverable unless the bytes stored after `since` that no vote
+        names would pass `limit` (checked in the write transaction, so concurrent uploads
+        cannot overshoot it together). True if stored or already there; False: quota full."""
+        with self.tx() as db:
+            if db.execute("SELECT 1 FROM blobs WHERE hash = ? AND kind = 'deliverable'",
+                          (h,)).fetchone():
+                return True
+            if int(db.execute(self._PENDING, (since,)).fetchone()[0]) + len(data) > limit:
+                return False
+            db.execute("INSERT INTO blobs (hash, kind, data, created_at) VALUES "
+                       "(?, 'deliverable', ?, ?)", (h, data, self._now()))
+            return True
+
+    def prune_uploads(self, before: int) -> int:
+        """Delete deliverables stored before `before` (unix time) that no vote names: bytes
+        nobody asked this oracle to judge in time. Returns how many."""
+        with self.tx() as db:
+            return db.execute("DELETE FROM blobs WHERE kind = 'deliverable' AND created_at < ? "
+                              "AND NOT EXISTS (SELECT 1 FROM votes v WHERE "
+                              "v.deliverable_hash = blobs.hash)", (before,)).rowcount
 
     def blob(self, h: bytes, kind: str | None = None) -> bytes | None:
         rows = (self._q("SELECT data FROM blobs WHERE hash = ? AND kind = ?", (h, kind))
