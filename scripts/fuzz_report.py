@@ -28,6 +28,8 @@ def parse(text: str) -> dict[str, tuple[Counter[str], Counter[str], Counter[str]
         n, what = int(m.group(1)), m.group(2)
         if what.startswith("rule "):
             current[0][what[5:]] += n
+        elif what == "(sequences)":
+            current[0]["(sequences)"] += n
         elif (call := re.match(r"(.+?): (ok|refused)", what)) is not None:
             current[1 if call.group(2) == "ok" else 2][call.group(1)] += n
     return machines
@@ -40,10 +42,13 @@ def main() -> int:
     args = ap.parse_args()
     machines = parse(args.report.read_text())
     ok = bool(machines)
+    total_steps = total_sequences = 0
     for machine, (rules, accepted, refused) in machines.items():
+        sequences = rules.pop("(sequences)", 0)
         steps = sum(rules.values())
+        total_steps, total_sequences = total_steps + steps, total_sequences + sequences
         ok &= steps > 0
-        print(f"{machine}: {steps:,} steps")
+        print(f"{machine}: {steps:,} steps in {sequences:,} sequences")
         for rule, n in sorted(rules.items(), key=lambda kv: -kv[1]):
             share = 10_000 * n // steps if steps else 0
             low = share < args.min_share_bps
@@ -54,6 +59,7 @@ def main() -> int:
         calls = accepted.keys() | refused.keys()
         for call in sorted(calls, key=lambda c: -(accepted[c] + refused[c])):
             print(f"    {call:<28} {accepted[call]:>9,} {refused[call]:>9,}")
+    print(f"all machines: {total_steps:,} steps in {total_sequences:,} sequences")
     print(f"every rule in >= {args.min_share_bps / 100:.2f} % of steps: {'yes' if ok else 'NO'}")
     return 0 if ok else 1
 
