@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Self
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -297,21 +297,16 @@ def test_f9_node_slower_than_client_timeout__no_duplicate_nonce(
             assert len(counted(world, jid, p.member)) == 1
 
 
-# -- F10 -----------------------------------------------------------------------------------
-class FinalityWatch:
-    """Samples the oracles' tx rows: a row seen final while its block is less than
-    `confirmations` deep is a violation (the DB is read before the head, so the head read is
-    at least the one the oracle decided on)."""
+class Sampler:
+    """Calls `sample()` from a thread every `every` seconds inside a `with` block."""
 
-    def __init__(self, procs: list[OracleProc], url: str, confirmations: int) -> None:
-        self.procs, self.confirmations = procs, confirmations
-        self.w3 = Web3(Web3.HTTPProvider(url))  # its own connection: it runs in a thread
-        self.violations: list[tuple[str, int, int, int]] = []
-        self.samples = 0
+    every = 0.1
+
+    def __init__(self) -> None:
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> FinalityWatch:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -320,13 +315,35 @@ class FinalityWatch:
         self._thread.join(timeout=5)
 
     def _loop(self) -> None:
-        while not self._halt.wait(0.05):
-            rows = [(p.name, r) for p in self.procs for r in txs(p) if r["status"] == "confirmed"]
-            head = int(self.w3.eth.block_number)
-            self.samples += 1
-            for name, r in rows:
-                if head - r["mined_block"] < self.confirmations:
-                    self.violations.append((name, r["id"], r["mined_block"], head))
+        while not self._halt.wait(self.every):
+            self.sample()
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+
+# -- F10 -----------------------------------------------------------------------------------
+class FinalityWatch(Sampler):
+    """Samples the oracles' tx rows: a row seen final while its block is less than
+    `confirmations` deep is a violation (the DB is read before the head, so the head read is
+    at least the one the oracle decided on)."""
+
+    every = 0.05
+
+    def __init__(self, procs: list[OracleProc], url: str, confirmations: int) -> None:
+        super().__init__()
+        self.procs, self.confirmations = procs, confirmations
+        self.w3 = Web3(Web3.HTTPProvider(url))  # its own connection: it runs in a thread
+        self.violations: list[tuple[str, int, int, int]] = []
+        self.samples = 0
+
+    def sample(self) -> None:
+        rows = [(p.name, r) for p in self.procs for r in txs(p) if r["status"] == "confirmed"]
+        head = int(self.w3.eth.block_number)
+        self.samples += 1
+        for name, r in rows:
+            if head - r["mined_block"] < self.confirmations:
+                self.violations.append((name, r["id"], r["mined_block"], head))
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -647,29 +664,19 @@ def send_all(w3: Web3, key: Any, chain_id: int, calls: list[tuple[Any, int]]) ->
     return receipts
 
 
-class InFlight:
+class InFlight(Sampler):
     """Samples each oracle's transactions in flight (its DB, and its metric)."""
 
     def __init__(self, procs: list[OracleProc]) -> None:
+        super().__init__()
         self.procs = procs
         self.db_max = 0
         self.metric_max = 0.0
-        self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self) -> InFlight:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._halt.set()
-        self._thread.join(timeout=5)
-
-    def _loop(self) -> None:
-        while not self._halt.wait(0.1):
-            for p in self.procs:
-                self.db_max = max(self.db_max, live(p))
-                self.metric_max = max(self.metric_max, metric(p, "pactbond_txs_in_flight"))
+    def sample(self) -> None:
+        for p in self.procs:
+            self.db_max = max(self.db_max, live(p))
+            self.metric_max = max(self.metric_max, metric(p, "pactbond_txs_in_flight"))
 
 
 def test_f18_burst_of_jobs__bounded_in_flight_all_settled_no_gaps(
