@@ -1057,6 +1057,18 @@ def test_keeper_run_loop__node_unreachable__reported_and_retried(cli: Cli, world
     assert passes == [1, 1]
 
 
+def test_keeper_pass__ended_jobs_skipped_only_once_deep(world):
+    # a keeper loop stops re-reading ended jobs, but only those ended FINAL_DEPTH blocks ago: a
+    # reorg cannot bring them back
+    from pactbond.cli.commands import FINAL_DEPTH, keeper_pass
+
+    jid = world.job(world.pact(), E18 // 2, upto="open")
+    world.buyer.cancel(jid)
+    assert keeper_pass(world.keeper, jid) == ([], jid)  # ended at the head only
+    world.devnet.rpc("anvil_mine", [FINAL_DEPTH + 1])
+    assert keeper_pass(world.keeper, jid)[1] == jid + 1
+
+
 def test_withdraw__credit_to_balance(cli: Cli, world):
     pb = world.keeper
     jid = world.job(world.pact(), E18 // 2, upto="open")

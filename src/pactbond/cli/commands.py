@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eth_abi.exceptions import DecodingError
 from pydantic import ValidationError
 from web3 import Web3
 from web3.exceptions import Web3Exception
@@ -34,7 +35,7 @@ from pactbond.cli.common import (
     wallet_options,
 )
 from pactbond.client import JobState, Pactbond
-from pactbond.errors import ContractError, InvalidInputError, NodeError
+from pactbond.errors import ContractError, InvalidInputError, NodeError, PactbondError
 from pactbond.models import ZERO_ADDRESS, PactTerms
 from pactbond.oracle.spec import Library, SpecError, content_hash, hex32
 from pactbond.votes import SignedVote
@@ -635,18 +636,32 @@ def challenge(job_id: int, expected_score: int | None, **kw: Any) -> None:
     click.echo(f"job {job_id} challenged: the appeal committee judges it")
 
 
+FINAL_DEPTH = 64  # blocks after which keeper passes stop re-reading an ended job
+
+
+def _ended_at(pb: Pactbond, job_id: int, block: int) -> bool:
+    """Had the job ended by `block`? (False if it did not exist yet there.)"""
+    try:
+        return pb.job(job_id, block=block).state.terminal
+    except (PactbondError, ValueError, DecodingError):  # no job (state 0) or no code there
+        return False
+
+
 def keeper_pass(pb: Pactbond, start: int = 1) -> tuple[list[tuple[int, str, str | None]], int]:
     """Finalize, expire and resolve every job from `start` on that is due now. Returns what was
     tried, each (job, action, None when done else the reason it was not), and the first job id
-    not yet known to be over (every job before it has ended), where the next pass may start.
-    A refused call (another keeper got there first, say) does not stop the pass."""
+    not yet known to be over (every job before it has ended, FINAL_DEPTH blocks deep, so a
+    reorg cannot bring it back), where the next pass may start. A refused call (another keeper
+    got there first, say) does not stop the pass."""
     tried: list[tuple[int, str, str | None]] = []
     at = pb.next_block_time()
+    deep = max(int(pb.w3.eth.block_number) - FINAL_DEPTH, pb.manifest.block)
     ended = True
     for jid in range(start, pb.job_count() + 1):
         j = pb.job(jid)
-        if ended and j.state.terminal:
-            start = jid + 1
+        if j.state.terminal:
+            if ended and _ended_at(pb, jid, deep):
+                start = jid + 1
             continue
         ended = False
         t = pb.pact(j.pact_id)
