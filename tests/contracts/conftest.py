@@ -203,3 +203,34 @@ def world(_deployed) -> World:
         w.committee_id = w.create_committee(w.evaluators, 2, stake=20 * E18)
         w.appeal_committee_id = w.create_committee(w.appeal_evaluators, 2, stake=20 * E18)
         yield w
+
+
+# -- mock contracts, compiled once per run (each test deploys its own inside its world) ---------
+
+def _mock(name: str) -> Any:
+    return boa.load_partial(str(CONTRACTS / "mocks" / f"{name}.vy"))
+
+
+@pytest.fixture(scope="session")
+def erc20_deployer() -> Any:
+    return _mock("MockERC20")
+
+
+@pytest.fixture(scope="session")
+def no_return_deployer() -> Any:
+    return _mock("MockNoReturnToken")
+
+
+@pytest.fixture(scope="session")
+def hostile_deployer() -> Any:
+    return _mock("MockHostileToken")
+
+
+@pytest.fixture(scope="session")
+def reentrant_wallet_deployer() -> Any:
+    return _mock("MockReentrantWallet")
+
+
+@pytest.fixture(scope="session")
+def wallet1271_deployer() -> Any:
+    return _mock("MockWallet1271")

@@ -9,7 +9,7 @@ import boa
 import pytest
 from boa.contracts.base_evm_contract import RawLogEntry
 
-from tests.conftest import CONTRACTS, Actor
+from tests.conftest import Actor
 from tests.contracts.conftest import E18, ETH
 
 OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED, SETTLED = 1, 2, 3, 4, 5, 6
@@ -108,16 +108,6 @@ def submitted_job(world, pid: int, value: int = E18) -> int:
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-@pytest.fixture(scope="package")
-def erc20_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockERC20.vy"))
-
-
-@pytest.fixture(scope="package")
-def no_return_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockNoReturnToken.vy"))
-
 
 @pytest.fixture
 def token(world, erc20_deployer):

@@ -8,7 +8,7 @@ import boa
 import pytest
 
 from pactbond.models import PactTerms
-from tests.conftest import CONTRACTS, Actor, actor
+from tests.conftest import Actor, actor
 
 ZERO = "0x" + "00" * 20
 
@@ -36,8 +36,8 @@ def new_actors(world: Any, prefix: str, n: int) -> list[Actor]:
 
 
 @pytest.fixture(scope="package")
-def token_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockERC20.vy"))
+def token_deployer(erc20_deployer):
+    return erc20_deployer
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import boa
-import pytest
 
-from tests.conftest import CONTRACTS, Actor
+from tests.conftest import Actor
 from tests.contracts.conftest import ETH
 
 OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED, SETTLED = 1, 2, 3, 4, 5, 6
@@ -82,33 +81,6 @@ def pause(world: Any, paused: bool = True) -> None:
 def call_as(who: Actor | Any, fn: Any, *args: Any, **kw: Any) -> Any:
     with boa.env.prank(who.address):
         return fn(*args, **kw)
-
-
-# -- deployers ----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="package")
-def erc20_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockERC20.vy"))
-
-
-@pytest.fixture(scope="package")
-def no_return_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockNoReturnToken.vy"))
-
-
-@pytest.fixture(scope="package")
-def hostile_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockHostileToken.vy"))
-
-
-@pytest.fixture(scope="package")
-def reentrant_wallet_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockReentrantWallet.vy"))
-
-
-@pytest.fixture(scope="package")
-def wallet1271_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockWallet1271.vy"))
 
 
 def top_up_members(world: Any, amount: int = 40 * 10**18) -> None:

@@ -18,7 +18,7 @@ from eth_hash.auto import keccak
 
 from pactbond import eip712
 from tests.conftest import Actor, actor
-from tests.contracts.conftest import CONTRACTS, E18
+from tests.contracts.conftest import E18
 
 N = eip712.SECP256K1_N
 OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED, SETTLED = 1, 2, 3, 4, 5, 6
@@ -30,8 +30,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="package")
-def wallet_deployer():
-    return boa.load_partial(str(CONTRACTS / "mocks" / "MockWallet1271.vy"))
+def wallet_deployer(wallet1271_deployer):
+    return wallet1271_deployer
 
 
 # ---------------------------------------------------------------------------------------------
