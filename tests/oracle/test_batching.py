@@ -11,7 +11,7 @@ import pytest
 
 from pactbond.oracle.spec import content_hash
 from pactbond.oracle.store import Store
-from tests.client.conftest import World
+from tests.client.conftest import E18, World
 from tests.oracle.conftest import Cluster, schema_spec, wait_for
 from tests.oracle.harness import OracleProc
 
@@ -92,3 +92,36 @@ def test_batch_over_the_gas_bound__split_into_parts_that_fit(world: World, clust
     for j in jids:  # every vote counted once
         assert len([e for e in world.keeper.events(names="VoteCounted", job_id=j)
                     if e.member == p.member]) == 1
+
+
+def test_batch_past_the_node_block_gas_limit__split_and_every_part_fits(
+        world: World, cluster: Cluster, docs: Any) -> None:
+    """The node cannot run the whole batch in a block (its estimate fails, and anvil answers an
+    over-limit estimate with a bare revert) while max_batch_gas would allow it: the oracle splits
+    on the node's answer instead of falling back to singles, and no part asks more gas than a
+    block holds (such a transaction is refused at every broadcast, and its votes would never
+    post). Every vote is counted once."""
+    for e in world.evals:  # the module's earlier jobs hold their reservations
+        e.stake(JOBS * 5 * E18, evaluator=True)
+    rpc = world.keeper.w3.provider.make_request  # type: ignore[attr-defined]
+    before = int(world.keeper.w3.eth.get_block("latest")["gasLimit"])
+    limit = 400_000  # open, accept, submit and a few votes fit; eight votes in one call do not
+    rpc("evm_setBlockGasLimit", [hex(limit)])
+    try:
+        p, jids = ready_at_once(world, cluster, docs)
+        wait_for(lambda: counted(world, p, jids), timeout=60, what="votes counted")
+        w3 = world.keeper.w3
+        parts = batch_txs(p)
+        assert len(parts) >= 2 and sum(n for _, n in parts) <= JOBS
+        for h, _ in parts:
+            assert w3.eth.get_transaction(h)["gas"] <= limit
+            assert w3.eth.get_transaction_receipt(h)["status"] == 1
+        splits = [json.loads(line) for line in p.log_text().splitlines()
+                  if "batch over the gas bound" in line]
+        assert splits[0]["jobs"] == JOBS and splits[0]["gas"] is None  # the node's refusal
+        assert all(s["bound"] == limit for s in splits)
+        for j in jids:  # every vote counted once
+            assert len([e for e in world.keeper.events(names="VoteCounted", job_id=j)
+                        if e.member == p.member]) == 1
+    finally:
+        rpc("evm_setBlockGasLimit", [hex(before)])
