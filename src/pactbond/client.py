@@ -58,6 +58,7 @@ from pactbond.wallets import Wallet
 log = logging.getLogger("pactbond.client")
 
 U128 = 2**128
+U256 = 2**256
 LANE = 2**16
 MAX_MEMBERS = 16
 MAX_SIG_LEN = 1040
@@ -243,9 +244,12 @@ def _int(x: Any, name: str) -> int:
 
 
 def _amount(x: Any, name: str, zero_reason: str) -> int:
-    """A positive int amount; zero or less raises what the contract's zero check maps to."""
+    """A positive int amount below 2**256; zero or less raises what the contract's zero check
+    maps to."""
     if _int(x, name) <= 0:
         _refuse(zero_reason, f"{name} must be positive, got {x}")
+    if x >= U256:
+        raise InvalidInputError(f"{name} {x} does not fit a uint256")
     return int(x)
 
 
@@ -770,10 +774,14 @@ class Pactbond:
         )
 
     # -- agent -----------------------------------------------------------------------------
-    def stake(self, amount: int, asset: str = ZERO_ADDRESS, evaluator: bool = False) -> TxReceipt:
-        """Agent (or evaluator with evaluator=True): deposit stake. ERC-20: approve first."""
+    def stake(self, amount: int, asset: str = ZERO_ADDRESS, evaluator: bool = False,
+              approve: bool = False) -> TxReceipt:
+        """Agent (or evaluator with evaluator=True): deposit stake. ERC-20: approve first, or
+        pass approve=True to have a short allowance raised once the other checks pass."""
         amount = _amount(amount, "amount", "stake: zero amount")
-        self._need_funds(asset, amount)
+        self._need_funds(asset, amount, permit=approve)
+        if approve:
+            self._approve_short(asset, amount)
         return self.transact(
             self._esc.call("stake", asset, amount, evaluator),
             value=amount if asset == ZERO_ADDRESS else 0,
@@ -837,14 +845,18 @@ class Pactbond:
 
     # -- buyer -----------------------------------------------------------------------------
     def open_job(
-        self, pact_id: int, agent: str, value: int, expected_versions: tuple[int, int] | None = None
+        self, pact_id: int, agent: str, value: int,
+        expected_versions: tuple[int, int] | None = None, approve: bool = False,
     ) -> int:
-        """Buyer: open and fund a job (value + the pact's fee; ERC-20: approve first, or use
+        """Buyer: open and fund a job (value + the pact's fee; ERC-20: approve first, pass
+        approve=True to have a short allowance raised once every open check passes, or use
         open_with_permit). `expected_versions` (committee, appeal committee) are the versions
         the buyer reviewed; stale ones raise CommitteeChangedError. Returns the job id."""
         t, cv, av = self._check_open(pact_id, agent, value, expected_versions)
         total = value + t.evaluator_fee
-        self._need_funds(t.asset, total)
+        self._need_funds(t.asset, total, permit=approve)
+        if approve:
+            self._approve_short(t.asset, total)
         receipt = self.transact(
             self._esc.call("open", t.as_tuple(), pact_id, _addr(agent, "agent"), value, cv,
                                        av),
@@ -919,9 +931,14 @@ class Pactbond:
 
     def approve(self, asset: str, amount: int) -> TxReceipt:
         """Buyer, agent or evaluator: allow the escrow to pull `amount` of an ERC-20."""
-        if _int(amount, "amount") < 0:
-            raise InvalidInputError("an allowance is >= 0")
+        if not 0 <= _int(amount, "amount") < U256:
+            raise InvalidInputError(f"an allowance is >= 0 and fits a uint256, got {amount}")
         return self.transact(self._token(asset).call("approve", self.escrow.address, amount))
+
+    def _approve_short(self, asset: str, amount: int) -> None:
+        """Raise the escrow's allowance to `amount` if it is short (a token; ETH needs none)."""
+        if asset != ZERO_ADDRESS and self.allowance(self.address, asset) < amount:
+            self.approve(asset, amount)
 
     def cancel(self, job_id: int) -> TxReceipt:
         """Buyer any time before acceptance; anyone after the accept deadline. Refunds value

@@ -17,7 +17,7 @@ from eth_hash.auto import keccak
 from eth_utils.address import to_checksum_address
 
 from pactbond import JobState
-from pactbond.cli.common import fmt_amount
+from pactbond.cli.common import fmt_amount, parse_amount
 from tests.cli.conftest import (
     ADMIN,
     AGENT,
@@ -310,7 +310,10 @@ def test_dev_account__beyond_the_devnets_ten__usage_exit_2(cli: Cli):
                               "asset's smallest unit is 10^-18"),
     ("abc", "amount 'abc' is not a number (e.g. 1.5 or 100wei)"),
     ("1,5", "amount '1,5' is not a number (e.g. 1.5 or 100wei)"),
-    ("nan", "amount 'nan' must be a non-negative number"),
+    ("nan", "amount 'nan' is not a number (e.g. 1.5 or 100wei)"),
+    ("1e1000000", "amount '1e1000000' is above 2**256 - 1 of the smallest unit"),
+    ("\u00b2wei", "amount '\u00b2wei': a wei amount is a whole number"),
+    ("1" * 101, f"amount {'1' * 20!r}... is too long for an amount"),
     ("1.5wei", "amount '1.5wei': a wei amount is a whole number"),
     ("0", "amount must be above 0"),
 ])
@@ -330,6 +333,27 @@ def test_stake_deposit__negative_amount__refused(cli: Cli, world):
     assert (r.code, error_line(r)) == (2, "pactbond: No such option: -1 "
                                           "(see `pactbond stake deposit --help`)")
     assert world.keeper.agent_stake(addr(AGENT)).free == before
+
+
+@pytest.mark.parametrize("text, decimals, wei", [
+    ("12345678901.123456789012345678", 18, 12345678901123456789012345678),
+    ("99999999999999999999999999999999", 18, 99999999999999999999999999999999 * 10**18),
+    ("1.5e-1", 18, 15 * 10**16),
+    ("2e3", 6, 2 * 10**9),
+    (".5", 0 + 1, 5),
+    (f"{2**256 - 1}wei", 18, 2**256 - 1),
+])
+def test_parse_amount__exact_integer_arithmetic(text, decimals, wei):
+    """No decimal context: 28 significant digits used to round large amounts silently."""
+    assert parse_amount(text, decimals) == wei
+    assert parse_amount(fmt_amount(wei, decimals, "X").split()[0], decimals) == wei
+
+
+def test_fmt_amount__exact_at_any_size():
+    assert fmt_amount(2**256 - 1) == ("115792089237316195423570985008687907853269984665640564039457"
+                                      ".584007913129639935 ETH")
+    assert (fmt_amount(0), fmt_amount(1), fmt_amount(5, 0, "T")) == (
+        "0 ETH", "0.000000000000000001 ETH", "5 T")
 
 
 def test_amount_in_wei__exact(cli: Cli, world):
@@ -401,6 +425,19 @@ def test_stake_deposit__erc20__approves_then_stakes_in_its_decimals(cli: Cli, wo
     assert pb.balance(addr(SPARE), token.address) == 2_500_000
     r = cli("stake", "show", addr(SPARE), "--asset", token.address, "--json")
     assert (r.json["asset"], r.json["agent"]["free"]) == (token.address, 2_500_000)
+
+
+def test_stake_deposit__erc20_refused__no_approve_sent(cli: Cli, world, mock_erc20_artifact):
+    """A deposit the client refuses sends nothing: the allowance is raised only after every
+    check has passed (it used to be approved first, leaving gas spent and an allowance)."""
+    w3, deployer = world.owner.w3, world.devnet.account(OWNER)
+    token = deploy_token(w3, deployer, mock_erc20_artifact, decimals=6)
+    send(w3, deployer, token.functions.mint(addr(SPARE), 10**6))
+    nonce = w3.eth.get_transaction_count(addr(SPARE))
+    r = cli("stake", "deposit", "2", "--asset", token.address, "--yes", *key(SPARE))
+    assert r.code == 1 and "token balance 1000000 < 2000000" in error_line(r)
+    assert world.keeper.allowance(addr(SPARE), token.address) == 0
+    assert w3.eth.get_transaction_count(addr(SPARE)) == nonce
 
 
 def test_stake_withdraw__more_than_free__contract_reason(cli: Cli, world):

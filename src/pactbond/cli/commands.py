@@ -192,9 +192,7 @@ def stake_deposit(amount: str, asset: str | None, evaluator: bool, **kw: Any) ->
     role = "evaluator" if evaluator else "agent"
     confirm(kw, f"stake {fmt_amount(wei, _decimals(pb, a), _sym(a))} as {role} from "
                 f"{pb.address}")
-    if a != ZERO_ADDRESS and pb.allowance(pb.address, a) < wei:
-        pb.approve(a, wei)
-    pb.stake(wei, a, evaluator=evaluator)
+    pb.stake(wei, a, evaluator=evaluator, approve=True)  # approves only once its checks pass
     click.echo(f"staked {fmt_amount(wei, _decimals(pb, a), _sym(a))} ({role})")
 
 
@@ -458,9 +456,7 @@ def job_open(pact_id: int, agent: str, value: str, spec_dir: tuple[str, ...], as
     confirm(kw, f"pay {fmt_amount(wei + t.evaluator_fee, d, s)} (value "
                 f"{fmt_amount(wei, d, s)} + fee {fmt_amount(t.evaluator_fee, d, s)}) into "
                 f"escrow for agent {who}")
-    if t.asset != ZERO_ADDRESS and pb.allowance(pb.address, t.asset) < wei + t.evaluator_fee:
-        pb.approve(t.asset, wei + t.evaluator_fee)
-    jid = pb.open_job(pact_id, who, wei)
+    jid = pb.open_job(pact_id, who, wei, approve=True)  # approves only once its checks pass
     emit({"job_id": jid}, as_json, f"job {jid} opened")
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -138,35 +138,52 @@ def confirm(kw: dict[str, Any], what: str) -> None:
 
 
 # -- values ------------------------------------------------------------------------------------
+_AMOUNT = re.compile(r"(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?")
+U256_MAX = 2**256 - 1
+
+
 def parse_amount(text: str, decimals: int, what: str = "amount") -> int:
-    """A decimal amount in the asset's units ("1.5"), or an integer with a `wei` suffix, as an
-    exact integer of the smallest unit; too many decimals are refused, never rounded."""
+    """A decimal amount in the asset's units ("1.5", "2e3"), or an integer with a `wei` suffix,
+    as an exact integer of the smallest unit, by integer arithmetic only: too many decimals and
+    amounts above 2**256 - 1 are refused, never rounded."""
     t = text.strip().lower().replace("_", "")
+    if len(t) > 100:  # 2**256 has 78 digits; also keeps int() clear of its digit limit
+        raise InvalidInputError(f"{what} {text[:20]!r}... is too long for an amount")
     if t.endswith("wei"):
         digits = t[:-3].strip()
-        if not digits.isdigit():
+        if not re.fullmatch(r"[0-9]+", digits):
             raise InvalidInputError(f"{what} {text!r}: a wei amount is a whole number")
-        return int(digits)
-    try:
-        d = Decimal(t)
-    except InvalidOperation:
-        raise InvalidInputError(f"{what} {text!r} is not a number (e.g. 1.5 or 100wei)") from None
-    if not d.is_finite() or d < 0:
-        raise InvalidInputError(f"{what} {text!r} must be a non-negative number")
-    scaled = d.scaleb(decimals)
-    if scaled != scaled.to_integral_value():
-        raise InvalidInputError(
-            f"{what} {text!r} has more than {decimals} decimals: the asset's smallest unit is "
-            f"10^-{decimals}")
-    return int(scaled)
+        wei = int(digits)
+    else:
+        m = _AMOUNT.fullmatch(t)
+        if m is None or not (m["int"] or m["frac"]):
+            if t.startswith("-"):
+                raise InvalidInputError(f"{what} {text!r} must be a non-negative number")
+            raise InvalidInputError(f"{what} {text!r} is not a number (e.g. 1.5 or 100wei)")
+        frac = m["frac"] or ""
+        mantissa = int((m["int"] or "0") + frac)
+        # wei = mantissa * 10**shift; the exponent is bounded before any power is taken
+        shift = decimals - len(frac) + max(-200, min(200, int(m["exp"] or 0)))
+        if mantissa == 0:
+            wei = 0
+        elif shift >= 0:
+            wei = mantissa * 10**shift
+        else:
+            wei, rest = divmod(mantissa, 10**-shift)
+            if rest:
+                raise InvalidInputError(
+                    f"{what} {text!r} has more than {decimals} decimals: the asset's smallest "
+                    f"unit is 10^-{decimals}")
+    if wei > U256_MAX:
+        raise InvalidInputError(f"{what} {text!r} is above 2**256 - 1 of the smallest unit")
+    return wei
 
 
 def fmt_amount(wei: int, decimals: int = 18, symbol: str = "ETH") -> str:
-    if wei == 0:
-        return f"0 {symbol}"
-    q = Decimal(wei).scaleb(-decimals)
-    s = format(q.normalize(), "f")
-    return f"{s} {symbol}"
+    """An exact amount in whole units: 1500000000000000000 -> "1.5 ETH" (no float, no rounding)."""
+    whole, frac = divmod(wei, 10**decimals)
+    digits = f"{frac:0{decimals}d}".rstrip("0") if decimals else ""
+    return f"{whole}{'.' + digits if digits else ''} {symbol}"
 
 
 def address(text: str, what: str = "address") -> str:
