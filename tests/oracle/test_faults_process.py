@@ -515,6 +515,45 @@ def test_keeper_duty_done_by_someone_else_then_due_again__reopened_and_finalized
     store.close()
 
 
+def test_plugin_raising_any_exception__tick_goes_on_and_the_vote_says_why(
+        world: World, pid: int, manifest_path: Path, docs: Path, tmp_path: Path) -> None:
+    """A plugin bug (KeyError, not EvaluatorError) used to escape the tick: in the service it
+    ended the process, which restarted into the same job. Now it is the evaluator's failure:
+    retried, then a score-0 vote whose evidence names it."""
+    since = int(world.keeper.w3.eth.block_number)
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0, start_block=since,
+                         evaluate_retries=1)
+    store = Store(cfg.db)
+    real = plugin_loader(cfg)
+
+    class Buggy:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.name, self.version = inner.name, inner.version
+            self.deterministic = inner.deterministic
+
+        def check_params(self, params: Any) -> None:
+            self.inner.check_params(params)
+
+        def evaluate(self, ctx: Any) -> Any:
+            raise KeyError("answers")
+
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls), lambda n: Buggy(real(n)))
+    data = json.dumps({"answer": "42"}).encode()
+    store.put_blob(keccak(data), "deliverable", data)
+    jid = deliver_hash(world, pid, keccak(data))
+    wait_for(lambda: (o.tick(), counted(world, jid, o.me, since))[1], timeout=20, every=0.2,
+             what="the score-0 vote posted")
+    (ev,) = counted(world, jid, o.me, since)
+    assert ev.score_bps == 0
+    packet = json.loads(store.blob(ev.evidence_hash, "evidence") or b"{}")
+    assert "KeyError" in json.dumps(packet)
+    store.close()
+
+
 def intent_status_of(store: Store, jid: int) -> str | None:
     got = store._q("SELECT status FROM intents WHERE kind = 'vote' AND job_id = ?", (jid,))
     return str(got[0][0]) if got else None

@@ -31,7 +31,7 @@ from web3.exceptions import BlockNotFound, Web3Exception
 from pactbond import eip712
 from pactbond.calls import Call
 from pactbond.client import REVERTS, Job, JobState, Pactbond, Roster, revert_reason
-from pactbond.errors import ConnectionMismatchError, PactbondError
+from pactbond.errors import ConnectionMismatchError, NodeError, PactbondError
 from pactbond.models import PactTerms, Vote
 from pactbond.oracle import batching, evidence
 from pactbond.oracle.config import OracleSettings
@@ -42,6 +42,7 @@ from pactbond.oracle.evaluators.base import (
     EvaluatorError,
     Outcome,
 )
+from pactbond.oracle.fetch import Fetcher
 from pactbond.oracle.metrics import Metrics
 from pactbond.oracle.spec import Library, Spec, SpecError, content_hash, hex32
 from pactbond.oracle.store import ConflictingVoteError, Intent, Store, StoreError
@@ -156,6 +157,7 @@ class Oracle:
         self._pruned = 0  # store time of the last upload pruning
         self._session = requests.Session()
         self._session.trust_env = False
+        self.fetcher = Fetcher(cfg.fetch_timeout)  # deliverable downloads, bounded in time
 
     # -- start-up --------------------------------------------------------------------------
     def check_membership(self) -> None:
@@ -284,7 +286,16 @@ class Oracle:
         for job_id, _pact_id, _uri in jobs:
             if self.stopping.is_set():
                 return
-            self.advance(job_id, now)
+            try:
+                self.advance(job_id, now)
+            except (StoreError, NodeError, Web3Exception, requests.RequestException, OSError):
+                raise  # the database or the node: the whole tick backs off
+            except Exception as e:  # one job's trouble must not stop the others
+                # (an evaluator retrying, a refused read): it used to end the tick before the
+                # votes already signed were posted and the transactions in flight were tracked
+                self.metrics.failures.labels("job").inc()
+                log.warning("job skipped this tick", extra={"fields": {
+                    "job": job_id, "error": f"{type(e).__name__}: {str(e)[:200]}"}})
         self.post_intents(head)
         self.txm.tick(head, self.on_final)
         self.prune_uploads()
@@ -466,7 +477,12 @@ class Oracle:
                           scratch_root=str(self.cfg.scratch_dir) if self.cfg.scratch_dir
                           else None)
             try:
-                outcome = plugin.evaluate(ctx)
+                try:
+                    outcome = plugin.evaluate(ctx)
+                except EvaluatorError:
+                    raise
+                except Exception as e:  # a plugin's bug is its failure, not ours
+                    raise EvaluatorError(f"{type(e).__name__}: {str(e)[:200]}") from None
             except EvaluatorError as e:
                 attempts = self.store.note_failure(j.id, str(e))
                 if attempts < self.cfg.evaluate_retries and now < j.deadline - self.cfg.margin:
@@ -502,11 +518,14 @@ class Oracle:
                     if m != self.me]
         why = "not uploaded and no source has it"
         for url in sources:
-            try:
-                got = self._get_limited(url, limit)
-            except (requests.RequestException, ValueError) as e:
-                why = f"{url}: {type(e).__name__}"
+            res = self.fetcher.get(url, limit)
+            if res is None:
+                why = f"{url}: still downloading"
                 continue
+            if res.error is not None:
+                why = f"{url}: {res.error}"
+                continue
+            got = res.data
             if got is None:
                 continue
             if content_hash(got) != h:
@@ -515,17 +534,6 @@ class Oracle:
             self.store.put_blob(h, "deliverable", got)
             return got, ""
         return None, why
-
-    def _get_limited(self, url: str, limit: int) -> bytes | None:
-        with self._session.get(url, timeout=self.cfg.fetch_timeout, stream=True) as r:
-            if r.status_code != 200:
-                return None
-            body = b""
-            for chunk in r.iter_content(65536):
-                body += chunk
-                if len(body) > limit:
-                    raise ValueError(f"over {limit} bytes")
-            return body
 
     # -- posting ---------------------------------------------------------------------------
     def post_intents(self, head: int) -> None:
