@@ -554,6 +554,34 @@ def test_plugin_raising_any_exception__tick_goes_on_and_the_vote_says_why(
     store.close()
 
 
+def test_node_fee_cap__no_transaction_priced_past_it(world: World, manifest_path: Path,
+                                                     tmp_path: Path) -> None:
+    """geth and reth refuse, at every broadcast, a transaction whose gas x max fee passes their
+    --rpc.txfeecap (1 ETH by default); its nonce then blocks every later one. Fees are held
+    under it (with the fee-cap alert), initial and bumped alike."""
+    from pactbond.calls import Call
+    from pactbond.oracle.metrics import Metrics
+    from pactbond.oracle.txs import TxManager, TxPolicy
+
+    pb = Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A)))
+    store, metrics = Store(tmp_path / "t.db"), Metrics()
+    gas, fee_cap = 2_000_000, 10**15  # 0.5 gwei a gas, under anvil's 2 x base fee + tip
+    txm = TxManager(pb.w3, pb._sender(), pb.chain_id, store, metrics,
+                    TxPolicy(tx_fee_cap_wei=fee_cap, bump_after_blocks=1))
+    assert txm.fee_cap(gas) == fee_cap // gas
+    tx = txm.send(store.intend("vote", 10**9, 0), Call(to=pb.address, data=b"", name="probe"),
+                  gas)
+    try:
+        assert tx is not None and tx.max_fee * gas <= fee_cap
+        assert metrics.alerts.labels("fee_cap")._value.get() >= 1
+        assert txm._bump(tx, int(pb.w3.eth.block_number)) is False  # already at the capped fee
+        assert all(t.max_fee * gas <= fee_cap for t in store.txs_of(tx.intent_id))
+    finally:  # a fee under the base fee stays pending: it must not hold A's later nonces
+        for t in store.txs_of(store.intend("vote", 10**9, 0).id):
+            world.devnet.rpc("anvil_dropTransaction", ["0x" + t.tx_hash.hex()])
+        store.close()
+
+
 def intent_status_of(store: Store, jid: int) -> str | None:
     got = store._q("SELECT status FROM intents WHERE kind = 'vote' AND job_id = ?", (jid,))
     return str(got[0][0]) if got else None

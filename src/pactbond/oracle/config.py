@@ -81,6 +81,8 @@ class OracleSettings(BaseSettings):
     bump_percent: Annotated[int, Field(ge=10, le=1000)] = 25
     max_fee_cap_wei: Annotated[int, Field(ge=1)] = 500 * 10**9
     min_balance_wei: Annotated[int, Field(ge=0)] = 10**16
+    # the node's --rpc.txfeecap (geth and reth: 1 ETH); 0 if it has none
+    tx_fee_cap_wei: Annotated[int, Field(ge=0)] = 10**18
     rpc_timeout: Annotated[float, Field(gt=0, le=300)] = 10.0
     # evaluators: name -> "module:Class" to load instead of the registered plugin
     evaluator_overrides: dict[str, str] = {}

@@ -141,6 +141,7 @@ class Oracle:
             confirmations=cfg.confirmations, max_in_flight=cfg.max_in_flight,
             bump_after_blocks=cfg.bump_after_blocks, bump_percent=cfg.bump_percent,
             max_fee_cap_wei=cfg.max_fee_cap_wei, min_balance_wei=cfg.min_balance_wei,
+            tx_fee_cap_wei=cfg.tx_fee_cap_wei,
         ), kill_point)
         self.stopping = threading.Event()
         self._rosters: dict[int, Roster] = {}

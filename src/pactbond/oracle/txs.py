@@ -47,6 +47,9 @@ class TxPolicy:
     bump_percent: int = 25
     max_fee_cap_wei: int = 500 * 10**9
     min_balance_wei: int = 10**16
+    # geth's and reth's --rpc.txfeecap (1 ETH by default): a transaction whose gas x max fee
+    # passes it is refused at every broadcast, and its nonce would block all later ones
+    tx_fee_cap_wei: int = 10**18
 
 
 class TxManager:
@@ -71,12 +74,21 @@ class TxManager:
         """How many more transactions may be in flight."""
         return max(0, self.policy.max_in_flight - len(self.store.live_txs()))
 
-    def fees(self) -> tuple[int, int]:
-        """(max fee, priority fee): 2 x base fee + tip, never above the cap."""
+    def fee_cap(self, gas: int) -> int:
+        """The highest max fee a transaction of `gas` may carry: the configured cap, and the
+        node's total-fee cap spread over its gas."""
+        cap = self.policy.max_fee_cap_wei
+        if self.policy.tx_fee_cap_wei:
+            cap = min(cap, self.policy.tx_fee_cap_wei // max(gas, 1))
+        return cap
+
+    def fees(self, gas: int) -> tuple[int, int]:
+        """(max fee, priority fee) for a transaction of `gas`: 2 x base fee + tip, never above
+        fee_cap(gas)."""
         block = self.w3.eth.get_block("latest")
         base = int(block.get("baseFeePerGas") or 0)
         tip = int(self.w3.eth.max_priority_fee) if base else int(self.w3.eth.gas_price)
-        cap = self.policy.max_fee_cap_wei
+        cap = self.fee_cap(gas)
         if 2 * base + tip > cap:
             self.alert("fee_cap", f"base fee {base} wei: fees held at the cap {cap} wei")
         return min(2 * base + tip, cap), min(tip, cap)
@@ -89,7 +101,7 @@ class TxManager:
     def send(self, intent: Intent, call: Call, gas: int) -> Tx | None:
         """Sign `call` with a new nonce, persist it, then broadcast it. Returns None (and
         raises an alert) when the signer cannot pay for it: the intent waits."""
-        max_fee, tip = self.fees()
+        max_fee, tip = self.fees(gas)
         balance = int(self.w3.eth.get_balance(self.me))
         self.metrics.balance.set(balance)
         short = balance < gas * max_fee
@@ -217,17 +229,17 @@ class TxManager:
 
     def _bump(self, tx: Tx, head: int) -> bool:
         """Replace `tx` with higher fees; False (and an alert, once) when it is at the cap."""
-        cap = self.policy.max_fee_cap_wei
+        decoded = self._decode(tx.raw)
+        cap = self.fee_cap(decoded["gas"])
         if tx.max_fee >= cap:
             if tx.id not in self._capped:
                 self._capped.add(tx.id)
                 self.alert("fee_cap", f"nonce {tx.nonce} not mined at the fee cap {cap} wei")
             return False
         pct = 100 + self.policy.bump_percent
-        max_fee, _ = self.fees()
+        max_fee, _ = self.fees(decoded["gas"])
         max_fee = min(cap, max(tx.max_fee * pct // 100 + 1, max_fee))
         tip = min(max_fee, tx.tip * pct // 100 + 1)
-        decoded = self._decode(tx.raw)
         raw, h = self._sign(decoded["to"], decoded["data"], tx.nonce, decoded["gas"], max_fee,
                             tip)
         new = self.store.save_tx(tx.intent_id, tx.nonce, raw, h, max_fee, tip, replaces=tx.id)
