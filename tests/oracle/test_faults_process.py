@@ -751,6 +751,36 @@ def deliver_hash(world: World, pid: int, h: bytes) -> int:
     return jid
 
 
+def test_store__intent_left_sending_without_a_live_tx__released(tmp_path: Path) -> None:
+    """A crash (or a node error in on_final) after a transaction's status was written and
+    before its intent's was leaves the intent 'sending' with nothing live behind it; nothing
+    moved it again, so a vote whose settle reverted was never posted. Each tick releases such
+    intents to be re-examined; live ones (single or batched) are left alone."""
+    s = Store(tmp_path / "o.db")
+
+    def tx_for(intent_id: int, nonce: int, status: str) -> None:
+        t = s.save_tx(intent_id, nonce, b"raw", nonce.to_bytes(32, "big"), 1, 1)
+        s.update_tx(t.id, status=status)
+
+    a, b = s.intend("vote", 1), s.intend("finalize", 2)
+    tx_for(a.id, 0, "confirmed")  # final, but on_final never ran
+    tx_for(b.id, 1, "sent")  # live
+    d, e = s.intend("vote", 3), s.intend("vote", 4)
+    c = s.intend_batch(0, [d.id, e.id])
+    tx_for(c.id, 2, "mined")
+    assert s.release_orphans() == 1
+    status = {i: s.intent(i).status for i in (a.id, b.id, c.id, d.id, e.id)}
+    assert status == {a.id: "new", b.id: "sending", c.id: "sending", d.id: "sending",
+                      e.id: "sending"}
+    (ctx,) = s.txs_of(c.id)
+    s.update_tx(ctx.id, status="confirmed")  # the batch final, its members never updated
+    assert s.release_orphans() == 3
+    assert [s.intent(i).status for i in (b.id, c.id, d.id, e.id)] == [
+        "sending", "done", "new", "new"]
+    assert s.release_orphans() == 0
+    s.close()
+
+
 def test_store__commit_fails_after_signing__signature_dropped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = (7, 0, 9_000, keccak(b"e"), keccak(b"d"), keccak(b"s"), 100, "0xM")

@@ -543,6 +543,10 @@ class Oracle:
         for it in new:
             if it.kind == "batch":  # never sent, or its transaction was superseded
                 self._release_batch(it, "batch not sent: votes go back to the queue")
+        if n := self.store.release_orphans():
+            log.warning("intents without a live transaction re-examined",
+                        extra={"fields": {"intents": n}})
+            new = self.store.intents("new")
         new = [it for it in new if it.kind != "batch"]
         if not new:
             return

@@ -524,6 +524,27 @@ class Store:
                        f"WHERE id IN ({marks})", (self._now(), *members))
         return self.intent(bid)
 
+    def release_orphans(self) -> int:
+        """Intents left 'sending' with no live transaction (their own, or their batch's): a
+        crash or a node error between a transaction's last write and its intent's update left
+        them so, and nothing else ever moves them. Vote and keeper intents go back to 'new'
+        (re-examined against the chain: done if counted or no longer due), batch intents to
+        'done'. Returns how many were released."""
+        with self.tx() as db:
+            rows = db.execute(
+                "SELECT i.id, i.kind FROM intents i WHERE i.status = 'sending' "
+                "AND NOT EXISTS (SELECT 1 FROM txs t WHERE t.intent_id = i.id "
+                "AND t.status IN ('signed', 'sent', 'mined')) "
+                "AND NOT EXISTS (SELECT 1 FROM batch_members b JOIN txs t ON "
+                "t.intent_id = b.batch_intent WHERE b.vote_intent = i.id "
+                "AND t.status IN ('signed', 'sent', 'mined'))"
+            ).fetchall()
+            for iid, kind in rows:
+                db.execute("UPDATE intents SET status = ?, note = ?, updated_at = ? WHERE id = ?",
+                           ("done" if kind == "batch" else "new", "released: no live transaction",
+                            self._now(), iid))
+        return len(rows)
+
     def batch_members(self, batch_intent: int) -> list[Intent]:
         return [Intent(*r) for r in self._q(
             "SELECT i.id, i.kind, i.job_id, i.round, i.status, i.note FROM batch_members b "
