@@ -582,6 +582,32 @@ def test_node_fee_cap__no_transaction_priced_past_it(world: World, manifest_path
         store.close()
 
 
+def test_vote_intent_closed_by_a_read_that_was_not_final__owed_again_and_posted(
+        world: World, pid: int, manifest_path: Path, docs: Path, tmp_path: Path) -> None:
+    """Our vote intent was marked failed by a simulation against a lagging backend ("vote: job
+    not in evaluation"), or done by a count a reorg then undid; the chain still owes our vote
+    and the round is open. The intent is reopened (at most twice a minute) and the vote posted:
+    before, it was never posted again."""
+    since = int(world.keeper.w3.eth.block_number)
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0, start_block=since)
+    store = Store(cfg.db)
+    data = json.dumps({"answer": "42"}).encode()
+    store.put_blob(keccak(data), "deliverable", data)
+    jid = deliver_hash(world, pid, keccak(data))
+    it = store.intend("vote", jid, 0)
+    store.set_intent(it.id, "failed", "vote: job not in evaluation")
+    with closing(sqlite3.connect(cfg.db)) as db, db:  # closed a minute ago
+        db.execute("UPDATE intents SET updated_at = updated_at - 60 WHERE id = ?", (it.id,))
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    wait_for(lambda: (o.tick(), counted(world, jid, o.me, since))[1], timeout=20, every=0.2,
+             what="our vote posted")
+    assert len(counted(world, jid, o.me, since)) == 1
+    store.close()
+
+
 def intent_status_of(store: Store, jid: int) -> str | None:
     got = store._q("SELECT status FROM intents WHERE kind = 'vote' AND job_id = ?", (jid,))
     return str(got[0][0]) if got else None

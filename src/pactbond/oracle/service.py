@@ -51,6 +51,7 @@ from pactbond.votes import SignedVote
 
 log = logging.getLogger("pactbond.oracle")
 
+VOTE_RETRY_S = 30  # a closed vote intent the chain still owes is reopened after this long
 KILL_POINTS = ("evaluated", "signed", "peers_fetched", "tx_persisted", "broadcast", "receipt")
 KILL_ENV = "PACTBOND_TEST_KILL_AT"
 CLOCK_ENV = "PACTBOND_TEST_CLOCK_OFFSET"
@@ -457,6 +458,11 @@ class Oracle:
                                                               "score": score}})
                     kill_point("signed")
         self.store.intend("vote", j.id, round_)
+        # the chain says our vote is owed (uncounted, round open), yet a read that was not final
+        # closed the intent (a reorg undid our counted vote, a lagging backend refused it, a
+        # stake top-up since): post it again
+        if self.store.revive("vote", j.id, round_, VOTE_RETRY_S, "owed again"):
+            log.info("vote owed again", extra={"fields": {"job": j.id, "round": round_}})
 
     def evaluate(self, j: Job, t: PactTerms, round_: int,
                  now: int) -> tuple[int, bytes, bytes | None] | None:

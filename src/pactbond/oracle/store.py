@@ -562,6 +562,18 @@ class Store:
                              (kind, job_id, round_)).fetchone()
         return Intent(*row)
 
+    def revive(self, kind: str, job_id: int, round_: int, min_age_s: int, note: str) -> bool:
+        """Set the (kind, job, round) intent back to 'new' if it is done or failed and was last
+        changed at least `min_age_s` ago (so a permanent refusal is retried twice a minute, not
+        every tick). True if it was revived."""
+        with self.tx() as db:
+            cur = db.execute(
+                "UPDATE intents SET status = 'new', note = ?, updated_at = ? WHERE kind = ? "
+                "AND job_id = ? AND round = ? AND status IN ('done', 'failed') "
+                "AND updated_at <= ?",
+                (note, self._now(), kind, job_id, round_, self._now() - min_age_s))
+            return cur.rowcount > 0
+
     def intents(self, status: str | tuple[str, ...]) -> list[Intent]:
         ss = (status,) if isinstance(status, str) else status
         marks = ",".join("?" * len(ss))
