@@ -620,6 +620,7 @@ def test_f17_signer_out_of_gas_money__waits_alerts_resumes_after_top_up(
         time.sleep(0.5)
         assert p.get("/ready").status_code == 200  # nothing to pay for yet
         jid = deliver(world, pid, p.api, ANSWER)
+        jid2 = deliver(world, pid, p.api, ANSWER)  # two votes ready: a batch is tried too
         wait_for(lambda: metric(p, "pactbond_alerts_total", kind="balance") > 0, timeout=20,
                  what="a balance alert")
         assert p.get(f"/votes/{jid}").status_code == 200  # signed and waiting
@@ -628,18 +629,22 @@ def test_f17_signer_out_of_gas_money__waits_alerts_resumes_after_top_up(
         head = int(w3.eth.block_number)
         wait_for(lambda: w3.eth.block_number >= head + 5, timeout=10)
         assert txs(p) == []  # nothing signed it cannot pay for
+        with contextlib.closing(sqlite3.connect(p.config["db"])) as db:  # no row a tick
+            assert db.execute("SELECT COUNT(*) FROM intents WHERE kind = 'batch'").fetchone() \
+                == (0,)
         assert counted(world, jid, p.member) == []
         assert int(w3.eth.get_transaction_count(p.member)) == n0
         assert [d for d in log_lines(p, "ALERT") if d.get("alert") == "balance"]
     finally:
         net.rpc("anvil_setBalance", [p.member, hex(funds)])
-    wait_for(lambda: counted(world, jid, p.member), timeout=20, what="vote counted")
+    wait_for(lambda: counted(world, jid, p.member) and counted(world, jid2, p.member),
+             timeout=20, what="votes counted")
     wait_for(lambda: p.get("/ready").status_code == 200, timeout=10, what="ready again")
     wait_for(lambda: live(p) == 0, timeout=20, what="transaction final")
     alerts = metric(p, "pactbond_alerts_total", kind="balance")
     print(f"\nF17: {alerts:g} balance alert(s) while the signer was dry")
     assert 1 <= alerts <= 2  # one per episode, not one per poll while it waits
-    assert len(counted(world, jid, p.member)) == 1
+    assert len(counted(world, jid, p.member)) == len(counted(world, jid2, p.member)) == 1
     check_nonces(p, w3, n0, first)
 
 

@@ -577,8 +577,9 @@ class Oracle:
             if call is None:
                 continue
             c, gas = call
-            if self.txm.send(it, c, min(gas, block_gas)) is not None:
-                room -= 1
+            if self.txm.send(it, c, min(gas, block_gas)) is None:
+                break  # the signer cannot pay: the rest waits too (no estimates meanwhile)
+            room -= 1
 
     def _ready_votes(self, votes: list[Intent]) -> list[batching.Ready]:
         """Vote intents whose own stored vote would count if posted now."""
@@ -645,7 +646,10 @@ class Oracle:
         for m in self.store.batch_members(bi.id):
             if m.status == "sending":
                 self.store.set_intent(m.id, "new", note)
-        self.store.set_intent(bi.id, "done", note)
+        # a batch that never had a transaction leaves no row: one is tried every tick while
+        # the signer is short of funds, and the tables grew by a batch per tick
+        if not self.store.drop_unsent_batch(bi.id):
+            self.store.set_intent(bi.id, "done", note)
 
     def build(self, it: Intent) -> tuple[Call, int] | None:
         """The call an intent needs now, simulated; None when it needs none (and it is then

@@ -545,6 +545,16 @@ class Store:
                             self._now(), iid))
         return len(rows)
 
+    def drop_unsent_batch(self, batch_intent: int) -> bool:
+        """Delete a batch intent (and its member rows) that never had a transaction; False if
+        it had one (its rows are history)."""
+        with self.tx() as db:
+            if db.execute("SELECT 1 FROM txs WHERE intent_id = ?", (batch_intent,)).fetchone():
+                return False
+            db.execute("DELETE FROM batch_members WHERE batch_intent = ?", (batch_intent,))
+            db.execute("DELETE FROM intents WHERE id = ? AND kind = 'batch'", (batch_intent,))
+        return True
+
     def batch_members(self, batch_intent: int) -> list[Intent]:
         return [Intent(*r) for r in self._q(
             "SELECT i.id, i.kind, i.job_id, i.round, i.status, i.note FROM batch_members b "
