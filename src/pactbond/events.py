@@ -16,6 +16,7 @@ from eth_utils.abi import event_abi_to_log_topic
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 from web3.contract.contract import Contract
+from web3.exceptions import Web3RPCError
 from web3.types import FilterParams, LogReceipt
 
 from pactbond.models import PactTerms
@@ -243,7 +244,9 @@ def iter_events(
     chunk: int = 5_000,
 ) -> Iterator[EscrowEvent]:
     """Typed events of `contract` in blocks first..last (inclusive), in chain order, fetched in
-    chunks of `chunk` blocks (providers cap a log query's range)."""
+    chunks of `chunk` blocks. Providers cap a log query's range or result count (often at far
+    less than 5,000 blocks) and answer with an RPC error: a refused range is halved and asked
+    again, down to one block, so a capped provider is slower, not unusable."""
     topics = topic_map(contract)
     wanted = set(names) if names is not None else set(MODELS)
     unknown = wanted - set(MODELS)
@@ -257,7 +260,14 @@ def iter_events(
             "address": contract.address, "fromBlock": start, "toBlock": end,
             "topics": [topic0],
         }
-        for log in w3.eth.get_logs(params):
+        try:
+            logs = w3.eth.get_logs(params)
+        except Web3RPCError:
+            if end == start:
+                raise
+            chunk = max(1, (end - start + 1) // 2)
+            continue
+        for log in logs:
             ev = decode(contract, log, topics)
             if ev is not None:
                 yield ev

@@ -1,0 +1,87 @@
+"""Providers cap a log query's block range; the event reader halves a refused range and asks
+again, so the client, the report and the oracle's watcher work through such a provider."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from web3 import Web3
+from web3.exceptions import Web3RPCError
+
+from pactbond.events import iter_events
+from tests.client.conftest import E18, World
+
+CAP = 3  # blocks per eth_getLogs, like a free-tier provider (far smaller than ours)
+
+
+class Capped(BaseHTTPRequestHandler):
+    upstream = ""
+    refused = 0
+    cap = CAP
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        req: Any = json.loads(body)
+        if isinstance(req, dict) and req.get("method") == "eth_getLogs":
+            f = req["params"][0]
+            if int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1 > Capped.cap:
+                Capped.refused += 1
+                self._reply({"jsonrpc": "2.0", "id": req["id"], "error": {
+                    "code": -32005, "message": f"query exceeds max block range {Capped.cap}"}})
+                return
+        up = urllib.request.Request(Capped.upstream, data=body,
+                                    headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(up, timeout=30) as r:
+            self._reply(json.loads(r.read()))
+
+    def _reply(self, doc: Any) -> None:
+        out = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+@pytest.fixture
+def capped(world: World) -> Iterator[Web3]:
+    Capped.upstream, Capped.refused, Capped.cap = world.devnet.url, 0, CAP
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Capped)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield Web3(Web3.HTTPProvider(f"http://127.0.0.1:{srv.server_address[1]}"))
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_capped_provider__same_events_as_the_node(world: World, capped: Web3) -> None:
+    first = int(world.keeper.w3.eth.block_number) + 1
+    pid = world.pact()
+    for _ in range(5):  # a score of blocks with events, one block a transaction
+        world.job(pid, E18 // 10)
+    last = int(world.keeper.w3.eth.block_number)
+    assert last - first + 1 > 4 * CAP
+    esc = world.keeper.escrow
+    direct = [(e.name, e.block_number, e.log_index) for e in
+              iter_events(world.keeper.w3, esc, first, last)]
+    via = [(e.name, e.block_number, e.log_index) for e in iter_events(capped, esc, first, last)]
+    assert via == direct and len(direct) >= 10
+    assert Capped.refused > 0  # the cap was hit, and worked around
+
+
+def test_provider_refusing_even_one_block__error_raised(world: World, capped: Web3) -> None:
+    Capped.cap = 0
+    head = int(world.keeper.w3.eth.block_number)
+    with pytest.raises(Web3RPCError, match="max block range"):
+        list(iter_events(capped, world.keeper.escrow, head - 10, head))
