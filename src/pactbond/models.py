@@ -12,9 +12,11 @@ U256 = 2**256 - 1
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_HASH = b"\x00" * 32
 
-Wei = Annotated[int, Field(ge=0, le=U256)]
-Bps = Annotated[int, Field(ge=0, le=BPS)]
-Seconds = Annotated[int, Field(ge=0, lt=2**64)]
+# strict: a float (1.2345678901234567e18 in a JSON pact file) or a bool must not be rounded or
+# coerced into immutable terms; they are refused with the field's name
+Wei = Annotated[int, Field(strict=True, ge=0, le=U256)]
+Bps = Annotated[int, Field(strict=True, ge=0, le=BPS)]
+Seconds = Annotated[int, Field(strict=True, ge=0, lt=2**64)]
 
 
 def _address(v: Any) -> str:
@@ -49,8 +51,8 @@ class PactTerms(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     asset: str = ZERO_ADDRESS
-    committee_id: Annotated[int, Field(ge=1)]
-    appeal_committee_id: Annotated[int, Field(ge=1)]
+    committee_id: Annotated[int, Field(strict=True, ge=1)]
+    appeal_committee_id: Annotated[int, Field(strict=True, ge=1)]
     spec_hash: bytes
     fail_below_bps: Bps
     pass_at_bps: Bps
@@ -65,7 +67,7 @@ class PactTerms(BaseModel):
     evaluator_fee: Wei = 0
     challenge_bond: Wei = 0
     appeal_fee: Wei = 0
-    min_appeal_delta_bps: Annotated[int, Field(ge=1, le=BPS)] = 1
+    min_appeal_delta_bps: Annotated[int, Field(strict=True, ge=1, le=BPS)] = 1
     min_expansion_value: Wei = 0
     accept_window: Seconds
     work_window: Seconds

@@ -542,6 +542,20 @@ def test_pact_create__every_wrong_field_named(cli: Cli, world, tmp_path):
     assert pact_count(world) == n
 
 
+def test_pact_create__float_or_bool_term__refused_not_coerced(cli: Cli, world, tmp_path):
+    """1.2345678901234567e18 would have become 1234567890123456768 wei of immutable terms."""
+    (tmp_path / "spec.json").write_bytes(spec_bytes())
+    doc = pact_doc(world)
+    doc.update(evaluator_fee=1.2345678901234567e18, bond_bps=True)
+    write_doc(tmp_path / "float.yaml", doc)
+    n = pact_count(world)
+    r = cli("pact", "create", "float.yaml", "--yes", *key(OWNER))
+    assert (r.code, error_line(r)) == (
+        1, "pactbond: float.yaml: bond_bps: Input should be a valid integer; "
+           "evaluator_fee: Input should be a valid integer")
+    assert pact_count(world) == n
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("missing.yaml", None, "cannot read missing.yaml: No such file or directory"),
     ("list.yaml", b"- a\n- b\n", "list.yaml must hold a mapping of fields"),
@@ -1162,6 +1176,11 @@ def test_report__table_json_plot(cli: Cli, world, tmp_path):
         == ("shadow-1", shadow, 1, 1, True)
     assert (b["name"], b["pact_id"], b["jobs_settled"], b["failed"], b["expansion"]["met"]) \
         == ("bounded-1", bounded, 1, 1, False)
+
+    # the bounded job settled in the head block: one confirmation leaves it out
+    r = cli("report", "rollout.yaml", "--json", "--confirmations", 1)
+    assert r.code == 0
+    assert [st["jobs_settled"] for st in r.json["stages"]] == [1, 0]
 
     r = cli("report", "rollout.yaml", "--plot", "out.png")
     assert r.code == 0

@@ -106,8 +106,9 @@ def scenario(world: World) -> Scenario:
         k.settle(jid, world.votes(jid, scores))  # zero challenge window: settles at once
         settled(label, jid)
     sc.last_evidence["shadow"] = sc.at[sc.jobs["s_pass3"]]
-    cancelled = world.buyer.open_job(shadow, world.agent.address, E18)
-    world.buyer.cancel(cancelled)
+    # by another buyer: a cancelled job moves no money, so it adds no distinct buyer
+    cancelled = world.owner.open_job(shadow, world.agent.address, E18)
+    world.owner.cancel(cancelled)
     sc.jobs["s_cancelled"] = cancelled
     world.warp(300)
 
@@ -176,7 +177,7 @@ def test_report__shadow_stage__exact_figures_and_rule_met_at_the_boundary(world,
     assert money.pay(t, 6500) == 5000
     assert s.would_release == E18 + E18 // 2 + (E18 // 4) * 5000 // BPS + E18 // 5
     assert (s.value_slashed, s.challenges, s.overturned, s.rollback_rate_bps) == (0, 0, 0, 0)
-    assert s.distinct_buyers == 1
+    assert s.distinct_buyers == 1  # the cancelled job's buyer is not counted
     assert (s.created_at, s.first_opened_at) == (scenario.created["shadow"],
                                                  scenario.first_opened["shadow"])
     assert s.first_settled_at == scenario.at[j["s_pass1"]]

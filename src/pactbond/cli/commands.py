@@ -737,9 +737,13 @@ def withdraw(asset: str | None, to: str | None, **kw: Any) -> None:
 @click.argument("rollout", type=click.Path(dir_okay=False))
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False),
               help="write a PNG of each stage's outcomes over time")
+@click.option("--confirmations", type=click.IntRange(min=0), default=0, show_default=True,
+              help="count only events at least this many blocks deep (on a live chain, so that "
+                   "a reorg cannot take back what the expansion rule counted)")
 @json_option
 @connection_options
-def report(rollout: str, plot_path: str | None, as_json: bool, **kw: Any) -> None:
+def report(rollout: str, plot_path: str | None, confirmations: int, as_json: bool,
+           **kw: Any) -> None:
     """Is the rollout earning trust? Per stage: outcomes, money, challenges, the expansion
     rule."""
     from pactbond import report as rep
@@ -750,7 +754,7 @@ def report(rollout: str, plot_path: str | None, as_json: bool, **kw: Any) -> Non
         raise InvalidInputError(f"rollout file {rollout} is not a text file: expected YAML or "
                                 "JSON") from None
     pb = connect(kw)
-    result = rep.build_report(pb, r)
+    result = rep.build_report(pb, r, confirmations=confirmations)
     if plot_path:
         rep.plot(result, Path(plot_path))
     if as_json:
