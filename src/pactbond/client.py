@@ -1095,8 +1095,9 @@ class Pactbond:
         amount = self.credit(me, asset)
         if amount == 0:
             _refuse("escrow: nothing to withdraw", f"{me} has no credit in {asset}")
-        self.transact(self._esc.call("withdraw", asset, self._to(to, "escrow")))
-        return amount
+        receipt = self.transact(self._esc.call("withdraw", asset, self._to(to, "escrow")))
+        # what was sent, from the event: a credit may have grown since it was read
+        return int(self._events(receipt, "Withdrawn")[0]["args"]["amount"])
 
     # -- pact owner ------------------------------------------------------------------------
     def create_pact(self, terms: PactTerms) -> int:

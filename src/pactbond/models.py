@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from eth_utils.address import is_checksum_address, to_checksum_address
@@ -36,10 +37,10 @@ def _address(v: Any) -> str:
 def _bytes32(v: Any) -> bytes:
     if isinstance(v, str):
         s = v[2:] if v.startswith("0x") else v
-        try:
-            v = bytes.fromhex(s)
-        except ValueError:
-            raise ValueError(f"not a 32-byte hex value: {v!r}") from None
+        # bytes.fromhex skips whitespace inside: "ab ab ..." must not pass for a hash
+        if not re.fullmatch(r"(?:[0-9a-fA-F]{2})*", s):
+            raise ValueError(f"not a 32-byte hex value: {v!r}")
+        v = bytes.fromhex(s)
     if not isinstance(v, bytes | bytearray) or len(v) != 32:
         raise ValueError(f"not 32 bytes: {v!r}")
     return bytes(v)

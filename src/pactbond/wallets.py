@@ -111,8 +111,11 @@ class KeyWallet:
         key = b""
         try:
             key = Account.decrypt(doc, password)
-        except ValueError:
-            problem = f"wrong password for keystore {p}"
+        except ValueError as e:
+            # eth-account says "MAC mismatch" for a wrong password; any other ValueError is a
+            # damaged file (a ciphertext that is not hex...), and no password would open it
+            problem = (f"wrong password for keystore {p}" if "mac mismatch" in str(e).lower()
+                       else f"keystore {p} is malformed: its encrypted key is damaged")
         except Exception as e:
             problem = f"keystore {p} is malformed: {type(e).__name__}"
         if problem:

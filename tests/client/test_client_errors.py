@@ -4,6 +4,7 @@ through `Pactbond.transact`, which skips the checks), and sends nothing."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +33,7 @@ from pactbond.errors import (
     WalletError,
     WrongStateError,
 )
-from pactbond.models import ZERO_ADDRESS
+from pactbond.models import ZERO_ADDRESS, _bytes32
 from pactbond.votes import SignedVote
 from tests.client.conftest import BOND, E18, HOUR, PENALTY, client, deploy_token, send
 
@@ -343,6 +344,11 @@ def test_wallets__bad_key_password_or_env__WalletError(world, tmp_path, monkeypa
     path = write_keystore(tmp_path / "k.json", bytes(world.devnet.account(2).key), "pw")
     with pytest.raises(WalletError, match="wrong password"):
         KeyWallet.from_keystore(path, password="not it")
+    doc = json.loads(path.read_text())
+    doc["crypto"]["ciphertext"] = "zz"  # damaged: no password opens it
+    path.write_text(json.dumps(doc))
+    with pytest.raises(WalletError, match="is malformed: its encrypted key is damaged$"):
+        KeyWallet.from_keystore(path, password="pw")
     with pytest.raises(WalletError, match="does not exist"):
         KeyWallet.from_keystore(tmp_path / "missing.json", password="pw")
     monkeypatch.setenv("PACTBOND_TEST_KEY", "0x" + bytes(world.devnet.account(2).key).hex())
@@ -384,3 +390,11 @@ def test_transact__unknown_revert__ContractError_with_raw_reason(world, mock_erc
     with pytest.raises(ContractError) as info:
         world.buyer.transact(expired)
     assert type(info.value) is ContractError and info.value.reason == "token: permit expired"
+
+
+@pytest.mark.parametrize("text", ["0x" + "ab " * 32, "0x" + "ab" * 31 + "a", "zz" * 32,
+                                  "0x" + "ab" * 31 + "\u0661\u0662"])
+def test_hash32__whitespace_odd_or_non_hex__refused(text):
+    """bytes.fromhex skips whitespace: "ab ab ..." used to pass for a 32-byte hash."""
+    with pytest.raises(ValueError, match="not a 32-byte hex value"):
+        _bytes32(text)
