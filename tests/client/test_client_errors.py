@@ -347,7 +347,7 @@ def test_wallets__bad_key_password_or_env__WalletError(world, tmp_path, monkeypa
     doc = json.loads(path.read_text())
     doc["crypto"]["ciphertext"] = "zz"  # damaged: no password opens it
     path.write_text(json.dumps(doc))
-    with pytest.raises(WalletError, match="is malformed: its encrypted key is damaged$"):
+    with pytest.raises(WalletError, match=r"is malformed: its encrypted key is damaged$"):
         KeyWallet.from_keystore(path, password="pw")
     with pytest.raises(WalletError, match="does not exist"):
         KeyWallet.from_keystore(tmp_path / "missing.json", password="pw")
