@@ -273,7 +273,7 @@ def test_evidence__malformed_hash__400(world: World, h: str) -> None:
 def test_reveal__withheld_until_revealable__then_released(world: World) -> None:
     eh, rh = seed_evaluation(world.store)
     r = world.get(f"/evidence/{hex32(eh)}/reveal")
-    assert (r.status_code, r.json()) == (403, {"error": "reveal withheld until the verdict of job 7"})
+    assert (r.status_code, r.json()) == (403, {"error": "reveal withheld until job 7 has ended"})
     assert r.headers["Cache-Control"] == "no-store"
     world.released.add(7)
     r = world.get(f"/evidence/{hex32(eh)}/reveal")
@@ -303,7 +303,7 @@ def test_reveal__verdict_check_fails__503_and_withheld(tmp_store: Store) -> None
     ctx.revealable = unknown
     with Api(ctx) as api:
         r = requests.get(f"{api.url}/evidence/{hex32(eh)}/reveal", timeout=5)
-    assert (r.status_code, r.json()) == (503, {"error": "cannot tell whether job 7 has a verdict"})
+    assert (r.status_code, r.json()) == (503, {"error": "cannot tell whether job 7 has ended"})
     assert REVEAL not in r.content
 
 

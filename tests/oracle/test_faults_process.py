@@ -608,6 +608,33 @@ def test_vote_intent_closed_by_a_read_that_was_not_final__owed_again_and_posted(
     store.close()
 
 
+def test_hidden_reveal__only_once_the_job_has_ended(world: World, manifest_path: Path,
+                                                    docs: Path, tmp_path: Path) -> None:
+    """A job's hidden reveal stays private at its round-0 verdict (a challenge and the appeal
+    committee may still evaluate against the same set) and is released once the job has ended,
+    at the oracle's confirmation depth."""
+    hour = 3_600
+    pid = world.pact(challenge_window=hour, appeal_window=hour)
+    jid = world.job(pid, VALUE)
+    world.keeper.settle(jid, world.votes(jid, [9_000, 9_000, 9_000]))
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0)
+    store = Store(cfg.db)
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    o._head = int(world.keeper.w3.eth.block_number)
+    assert world.keeper.job(jid).state == JobState.VERDICT
+    assert o.revealable(jid) is False
+    world.warp(hour + 1)
+    world.keeper.finalize(jid)
+    assert o.revealable(jid) is False  # the oracle has not seen that block yet
+    o._head = int(world.keeper.w3.eth.block_number)
+    assert o.revealable(jid) is True
+    assert o.revealable(10**9) is False  # no such job: closed
+    store.close()
+
+
 def intent_status_of(store: Store, jid: int) -> str | None:
     got = store._q("SELECT status FROM intents WHERE kind = 'vote' AND job_id = ?", (jid,))
     return str(got[0][0]) if got else None

@@ -6,7 +6,7 @@
     GET  /metrics                      Prometheus text
     GET  /votes/{job_id}?round=0|1     this oracle's signed vote (round 0 by default)
     GET  /evidence/{0xhash}            an evidence packet (its JSON bytes)
-    GET  /evidence/{0xhash}/reveal     its hidden reveal document, once the job has a verdict
+    GET  /evidence/{0xhash}/reveal     its hidden reveal document, once the job has ended
     POST /deliverables[/{0xhash}]      raw bytes (X-Content-Hash optional): 201/200 {"hash", "size"}
     GET  /deliverables/{0xhash}        the bytes, for agents and peer oracles
 
@@ -422,10 +422,10 @@ class _Handler(BaseHTTPRequestHandler):
             release = c.revealable(job_id)
         except Exception:
             # fail closed: a hidden reference set is never published on a guess
-            log.warning("cannot tell whether job %d has a verdict", job_id, exc_info=True)
-            raise _HttpError(503, f"cannot tell whether job {job_id} has a verdict") from None
+            log.warning("cannot tell whether job %d has ended", job_id, exc_info=True)
+            raise _HttpError(503, f"cannot tell whether job {job_id} has ended") from None
         if not release:
-            raise _HttpError(403, f"reveal withheld until the verdict of job {job_id}")
+            raise _HttpError(403, f"reveal withheld until job {job_id} has ended")
         data = c.store.blob(reveal_hash, "reveal")
         if data is None:
             raise _HttpError(404, f"no reveal for evidence {hex32(h)}")

@@ -242,9 +242,12 @@ class Oracle:
         return True, ""
 
     def revealable(self, job_id: int) -> bool:
+        """May the hidden reveal of a job's evidence be published? Only once the job has ended
+        (settled or expired) at confirmation depth: not at the round-0 verdict, while a
+        challenge or an appeal may still evaluate against the same set. Fails closed."""
         try:
-            return self.pb.job(job_id).state not in (JobState.SUBMITTED, JobState.ACCEPTED,
-                                                    JobState.OPEN)
+            safe = max(self._head - self.cfg.confirmations, 0)
+            return self.pb.job(job_id, block=safe).state.terminal
         except Exception:
             return False
 
