@@ -1232,3 +1232,27 @@ def test_deploy__outside_the_source_tree__exit_1(cli: Cli):
     assert (r.code, error_line(r)) == (
         1, "pactbond: `pactbond deploy` runs the project's scripts/deploy.py with ape: run it "
            "from the pactbond source tree")
+
+
+@pytest.mark.parametrize("over, message", [
+    ({"log_level": "LOUD"}, "config field log_level: Input should be 'DEBUG', 'INFO', 'WARNING', "
+                            "'ERROR' or 'CRITICAL'"),
+    ({"peers": {"0x" + "11" * 20: None}}, "config field peers: Value error, a peer's URL is a "
+                                          "string, got NoneType"),
+    ({"peers": {"0x" + "11" * 20: "ftp://peer"}}, "config field peers: Value error, a peer's URL "
+                                                  "is http(s)://host[:port], got 'ftp://peer'"),
+    ({"peers": {"0x" + "11" * 20: "http://user:token@10.0.0.5:8702"}},
+     "config field peers: Value error, a peer's URL must not carry credentials"),
+])
+def test_oracle_config__bad_field__refused_before_start(tmp_path, over, message):
+    """Refused when the file is read, not at start-up with a traceback (log_level), or at
+    every fetch (a null peer URL), or published in evidence (a peer URL's credentials)."""
+    from pactbond.errors import InvalidInputError
+    from pactbond.oracle.config import OracleSettings
+
+    doc = {"rpc_url": "http://127.0.0.1:1", "manifest": "m.json", "committees": [1], **over}
+    (tmp_path / "o.yaml").write_text(json.dumps(doc))
+    with pytest.raises(InvalidInputError) as info:
+        OracleSettings.load(tmp_path / "o.yaml")
+    assert str(info.value) == message
+    assert "token" not in str(info.value)

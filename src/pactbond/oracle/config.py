@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -29,6 +30,19 @@ from pydantic_settings import (
 
 from pactbond.errors import InvalidInputError
 from pactbond.models import _address
+
+
+def _peer_url(u: Any) -> str:
+    """A peer's API: an http(s) URL with a host and no credentials (it is named in logs and
+    in public evidence when a download from it fails)."""
+    if not isinstance(u, str):
+        raise ValueError(f"a peer's URL is a string, got {type(u).__name__}")
+    parts = urlsplit(u)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"a peer's URL is http(s)://host[:port], got {u!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("a peer's URL must not carry credentials")
+    return u.rstrip("/")
 
 
 class HttpSettings(BaseModel):
@@ -87,13 +101,18 @@ class OracleSettings(BaseSettings):
     # evaluators: name -> "module:Class" to load instead of the registered plugin
     evaluator_overrides: dict[str, str] = {}
     scratch_dir: Path | None = None
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, v: Any) -> Any:
+        return v.upper() if isinstance(v, str) else v
 
     @field_validator("peers", mode="before")
     @classmethod
     def _peers(cls, v: Any) -> Any:
         if isinstance(v, dict):
-            return {_address(k): str(u).rstrip("/") for k, u in v.items()}
+            return {_address(k): _peer_url(u) for k, u in v.items()}
         return v
 
     @field_validator("rpc_url")

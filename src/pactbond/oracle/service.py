@@ -520,26 +520,28 @@ class Oracle:
         data = self.store.blob(h, "deliverable")
         if data is not None:
             return (data, "") if len(data) <= limit else (None, f"over {limit} bytes")
-        sources = []
+        # (what the evidence may say of a source, its URL): a peer is named by its member
+        # address, never by its URL (private, perhaps internal); the submission URL is public
+        sources: list[tuple[str, str]] = []
         uri = self.store.job_uri(j.id)
         if uri.startswith(("http://", "https://")):
-            sources.append(uri)
-        sources += [f"{u}/deliverables/{hex32(h)}" for m, u in self.cfg.peers.items()
-                    if m != self.me]
+            sources.append((uri, uri))
+        sources += [(f"peer {m}", f"{u}/deliverables/{hex32(h)}")
+                    for m, u in self.cfg.peers.items() if m != self.me]
         why = "not uploaded and no source has it"
-        for url in sources:
+        for name, url in sources:
             res = self.fetcher.get(url, limit)
             if res is None:
-                why = f"{url}: still downloading"
+                why = f"{name}: still downloading"
                 continue
             if res.error is not None:
-                why = f"{url}: {res.error}"
+                why = f"{name}: {res.error}"
                 continue
             got = res.data
             if got is None:
                 continue
             if content_hash(got) != h:
-                why = f"{url}: bytes do not match the deliverable hash"
+                why = f"{name}: bytes do not match the deliverable hash"
                 continue
             self.store.put_blob(h, "deliverable", got)
             return got, ""
