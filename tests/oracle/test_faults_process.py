@@ -37,7 +37,7 @@ from pactbond.oracle.config import OracleSettings
 from pactbond.oracle.main import plugin_loader
 from pactbond.oracle.service import KILL_POINTS, Oracle
 from pactbond.oracle.spec import Library
-from pactbond.oracle.store import ConflictingVoteError, Store, StoreError
+from pactbond.oracle.store import MIGRATIONS, ConflictingVoteError, Store, StoreError
 from pactbond.wallets import write_keystore
 from tests.client.conftest import E18, World, make_world
 from tests.oracle.conftest import Cluster, deliver, schema_spec, upload, wait_for
@@ -832,6 +832,29 @@ def test_store__intent_left_sending_without_a_live_tx__released(tmp_path: Path) 
         "sending", "done", "new", "new"]
     assert s.release_orphans() == 0
     s.close()
+
+
+def test_store__opened_by_several_processes_at_once__one_schema_no_error(
+        tmp_path: Path) -> None:
+    """The schema version is read under the write lock: two openers of a new database (the
+    service and a CLI command) both saw version 0 and the second failed on "table exists"."""
+    for k in range(10):
+        path, errors = tmp_path / f"{k}.db", []
+
+        def open_close(path: Path = path, errors: list[str] = errors) -> None:
+            try:
+                Store(path).close()
+            except Exception as e:
+                errors.append(repr(e))
+
+        ts = [threading.Thread(target=open_close) for _ in range(3)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert errors == []
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
 def test_store__commit_fails_after_signing__signature_dropped(

@@ -202,6 +202,19 @@ class Intent:
     note: str
 
 
+def _statements(script: str) -> list[str]:
+    """A migration script's statements, one by one (a trigger's body keeps its semicolons)."""
+    out: list[str] = []
+    buf = ""
+    for part in script.split(";"):
+        buf += part + ";"
+        if sqlite3.complete_statement(buf):
+            if buf.strip(" \n\t;"):
+                out.append(buf.strip())
+            buf = ""
+    return out
+
+
 class Store:
     """One SQLite database file; safe to use from the service loop and the HTTP threads."""
 
@@ -219,7 +232,17 @@ class Store:
             self._migrate()
             self._test_fault(os.environ.get(DB_FAULT_ENV, ""))
         except sqlite3.Error as e:
+            self._close_quietly()
             raise StoreError(f"cannot open the database {self.path}: {e}") from None
+        except StoreError:
+            self._close_quietly()
+            raise
+
+    def _close_quietly(self) -> None:
+        db = getattr(self, "_db", None)
+        if db is not None:
+            with suppress(sqlite3.Error):
+                db.close()
 
     def _test_fault(self, fault: str) -> None:
         """Test hook: make this connection's writes fail the way a read-only or a full disk
@@ -252,17 +275,29 @@ class Store:
         return self._now()
 
     def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(MIGRATIONS):
-            raise StoreError(
-                f"the database {self.path} has schema {version}, newer than this service's "
-                f"{len(MIGRATIONS)}: upgrade pactbond"
-            )
-        for i in range(version, len(MIGRATIONS)):
-            # one script, one transaction: a migration applies whole or not at all
-            with self._lock:
-                self._db.executescript(
-                    f"BEGIN IMMEDIATE;{MIGRATIONS[i]};PRAGMA user_version = {i + 1};COMMIT;")
+        """Apply the missing migrations, each in one transaction that reads the schema version
+        under the write lock: two processes opening a new database at once (the service and a
+        CLI command) both read version 0 before, and the second failed on "table exists"."""
+        with self._lock:
+            for _ in range(len(MIGRATIONS) + 1):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+                    if version > len(MIGRATIONS):
+                        raise StoreError(
+                            f"the database {self.path} has schema {version}, newer than this "
+                            f"service's {len(MIGRATIONS)}: upgrade pactbond")
+                    if version == len(MIGRATIONS):
+                        self._db.execute("COMMIT")
+                        return
+                    for stmt in _statements(MIGRATIONS[version]):
+                        self._db.execute(stmt)
+                    self._db.execute(f"PRAGMA user_version = {version + 1}")
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                    raise
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
