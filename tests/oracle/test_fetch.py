@@ -28,6 +28,14 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/silent":  # accepts, never answers
             STOP.wait(30)
             return
+        if self.path == "/stall":  # half the body, then nothing, connection open
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(BODY)))
+            self.end_headers()
+            self.wfile.write(BODY[:500])
+            self.wfile.flush()
+            STOP.wait(30)
+            return
         if self.path == "/missing":
             self.send_response(404)
             self.send_header("Content-Length", "0")
@@ -88,7 +96,7 @@ def test_over_the_limit__refused(base: str) -> None:
 
 def test_dripping_body__tick_waits_at_most_the_timeout_then_the_failure_is_remembered(
         base: str) -> None:
-    f = Fetcher(1.0, retry_after=60)
+    f = Fetcher(1.0, total=1.0, retry_after=60)
     got, took = timed(f, f"{base}/drip")
     assert got is None and 0.9 <= took < 1.6  # still running: the tick moves on
     got, took = timed(f, f"{base}/drip")
@@ -103,7 +111,7 @@ def test_dripping_body__tick_waits_at_most_the_timeout_then_the_failure_is_remem
 
 
 def test_silent_server__never_holds_the_tick(base: str) -> None:
-    f = Fetcher(0.5)
+    f = Fetcher(0.5, total=5.0)
     got, took = timed(f, f"{base}/silent")
     assert took < 1.0
     for _ in range(3):  # later ticks do not wait on it again; its failure is remembered
@@ -112,3 +120,35 @@ def test_silent_server__never_holds_the_tick(base: str) -> None:
         assert took < 0.1
     assert got is not None and got.error == "ReadTimeout"  # type: ignore[attr-defined]
     assert Handler.hits["/silent"] == 1
+
+
+def test_stalled_mid_body__a_remembered_failure_not_a_missing_file(base: str) -> None:
+    """urllib3's read timeout mid-body is not a requests exception: it used to kill the thread
+    and come back as "no bytes, no error", fetched again every tick."""
+    f = Fetcher(0.5, total=5.0)
+    deadline = time.monotonic() + 5
+    while (got := f.get(f"{base}/stall", 10**6)) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert got is not None and got.data is None and got.error == "ReadTimeoutError"
+    assert f.get(f"{base}/stall", 10**6) == got and Handler.hits["/stall"] == 1
+
+
+def test_same_url_other_limit__its_own_download(base: str) -> None:
+    """A download and its failure belong to a (URL, limit): a job allowing fewer bytes never
+    gets bytes fetched under another job's larger limit, nor another's "over" refusal."""
+    f = Fetcher(2.0)
+    small, big = f.get(f"{base}/ok", 100), f.get(f"{base}/ok", 10**6)
+    assert small is not None and small.error == "over 100 bytes"
+    assert big is not None and big.data == BODY
+    assert Handler.hits["/ok"] == 2
+
+
+def test_uncollected_answer__forgotten_after_retry_after(base: str) -> None:
+    f = Fetcher(0.2, total=5.0, retry_after=0.5)
+    assert f.get(f"{base}/drip", 10**6) is None  # started, never collected again
+    STOP.set()  # the server ends the drip: the download finishes, nobody asks for it
+    deadline = time.monotonic() + 5
+    while f.in_flight() and time.monotonic() < deadline:
+        f.get(f"{base}/ok", 10**6)  # any later call prunes
+        time.sleep(0.1)
+    assert f.in_flight() == 0

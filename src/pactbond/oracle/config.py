@@ -82,7 +82,8 @@ class OracleSettings(BaseSettings):
     max_pending_upload_bytes: Annotated[int, Field(ge=0)] = 256 * 2**20
     # ... counted for this long after their upload; older ones no vote names are deleted
     upload_ttl_s: Annotated[int, Field(ge=60)] = 7 * 24 * 3600
-    fetch_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0
+    fetch_timeout: Annotated[float, Field(gt=0, le=120)] = 10.0  # per read; the tick's wait
+    fetch_total_s: Annotated[float, Field(gt=0, le=3600)] = 120.0  # a whole download
     evaluate_retries: Annotated[int, Field(ge=1, le=100)] = 3
     peer_grace_blocks: Annotated[int, Field(ge=0, le=1000)] = 2
     keeper: bool = True

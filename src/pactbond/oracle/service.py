@@ -159,7 +159,7 @@ class Oracle:
         self._pruned = 0  # store time of the last upload pruning
         self._session = requests.Session()
         self._session.trust_env = False
-        self.fetcher = Fetcher(cfg.fetch_timeout)  # deliverable downloads, bounded in time
+        self.fetcher = Fetcher(cfg.fetch_timeout, cfg.fetch_total_s)  # bounded in time
 
     # -- start-up --------------------------------------------------------------------------
     def check_membership(self) -> None:
@@ -538,7 +538,7 @@ class Oracle:
                 why = f"{name}: {res.error}"
                 continue
             got = res.data
-            if got is None:
+            if got is None or len(got) > limit:
                 continue
             if content_hash(got) != h:
                 why = f"{name}: bytes do not match the deliverable hash"
