@@ -565,6 +565,8 @@ def test_command__declared_tests_only__extra_reports_ignored(sandbox: Sandbox) -
     ({"tests.json/x": "1"}, "both a file and a directory"),
     ({}, "is not {\"files\""),
     ({"solution.py": 3}, "is not a string"),
+    # 300 four-byte characters: under 1,024 characters, over 1,024 bytes
+    ({"/".join(["\U0001f600" * 60] * 5): "x"}, "longer than 1024 bytes"),
 ])
 def test_command__refused_deliverable__0_and_nothing_runs(sandbox: Sandbox, files: dict[str, Any],
                                                           why: str) -> None:

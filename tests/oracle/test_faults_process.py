@@ -554,6 +554,49 @@ def test_plugin_raising_any_exception__tick_goes_on_and_the_vote_says_why(
     store.close()
 
 
+def test_plugin_hitting_a_local_fault__vote_withheld_then_cast_once_it_clears(
+        world: World, pid: int, manifest_path: Path, docs: Path, tmp_path: Path) -> None:
+    """Disk full or out of memory in the plugin is this oracle's trouble, not the deliverable's:
+    no score-0 vote (that could never be taken back), retried until it clears."""
+    since = int(world.keeper.w3.eth.block_number)
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0, start_block=since,
+                         evaluate_retries=1)
+    store = Store(cfg.db)
+    real = plugin_loader(cfg)
+    full = [True]
+
+    class DiskFull:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.name, self.version = inner.name, inner.version
+            self.deterministic = inner.deterministic
+
+        def check_params(self, params: Any) -> None:
+            self.inner.check_params(params)
+
+        def evaluate(self, ctx: Any) -> Any:
+            if full[0]:
+                raise OSError(28, "No space left on device")
+            return self.inner.evaluate(ctx)
+
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls), lambda n: DiskFull(real(n)))
+    data = json.dumps({"answer": "42"}).encode()
+    store.put_blob(keccak(data), "deliverable", data)
+    jid = deliver_hash(world, pid, keccak(data))
+    for _ in range(5):
+        o.tick()
+    assert store.vote(jid, 0) is None and counted(world, jid, o.me, since) == []
+    full[0] = False
+    wait_for(lambda: (o.tick(), counted(world, jid, o.me, since))[1], timeout=20, every=0.2,
+             what="the vote cast once the disk has room")
+    (ev,) = counted(world, jid, o.me, since)
+    assert ev.score_bps == 10_000
+    store.close()
+
+
 def test_node_fee_cap__no_transaction_priced_past_it(world: World, manifest_path: Path,
                                                      tmp_path: Path) -> None:
     """geth and reth refuse, at every broadcast, a transaction whose gas x max fee passes their

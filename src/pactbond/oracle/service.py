@@ -62,6 +62,11 @@ _VOTE_DONE = ("vote: duplicate vote", "vote: round closed", "vote: job not in ev
 _KEEPER_DONE = ("escrow: no verdict", "escrow: not expirable", "escrow: not challenged")
 
 
+class LocalFaultError(PactbondError, RuntimeError):
+    """This oracle's own trouble while evaluating (disk, memory): the vote is withheld and the
+    evaluation retried, never turned into a score."""
+
+
 class StartupError(PactbondError, RuntimeError):
     """The service refuses to start (wrong chain, code, signer, keystore...)."""
 
@@ -409,9 +414,9 @@ class Oracle:
             if job_id not in self._conflicts:
                 self._conflicts.add(job_id)
                 self.txm.alert("conflict", f"job {job_id}: {e}")
-        except (SpecError, EvaluatorError) as e:
-            # an evaluator fault was counted where it happened; a spec that does not load is
-            # this oracle's own fault: it withholds its vote and retries
+        except (SpecError, EvaluatorError, LocalFaultError) as e:
+            # an evaluator fault was counted where it happened; a spec that does not load, or
+            # a local fault, is this oracle's own: it withholds its vote and retries
             n = self.store.note_failure(job_id, str(e)) if isinstance(e, SpecError) else -1
             self.metrics.failures.labels("evaluate").inc()
             log.warning("job failed", extra={"fields": {"job": job_id, "attempt": n,
@@ -491,6 +496,10 @@ class Oracle:
                     outcome = plugin.evaluate(ctx)
                 except EvaluatorError:
                     raise
+                except (OSError, MemoryError) as e:
+                    # this machine's trouble (disk full, no file handles): never a score-0 vote
+                    # that could not be taken back; withheld and retried
+                    raise LocalFaultError(f"{type(e).__name__}: {str(e)[:200]}") from None
                 except Exception as e:  # a plugin's bug is its failure, not ours
                     raise EvaluatorError(f"{type(e).__name__}: {str(e)[:200]}") from None
             except EvaluatorError as e:

@@ -126,8 +126,10 @@ class CommandParams(BaseModel):
 
 def check_relpath(path: str) -> str:
     """'' when `path` is a safe relative POSIX path, else why not."""
-    if not path or len(path) > 1024:
-        return "empty or longer than 1024 characters"
+    # bytes, not characters: 1,024 four-byte characters passed and hit ENAMETOOLONG later,
+    # which read as the evaluator's own failure instead of a malformed deliverable
+    if not path or len(path.encode()) > 1024:
+        return "empty or longer than 1024 bytes"
     if "\x00" in path or "\\" in path:
         return "contains NUL or a backslash"
     if path.startswith("/"):
