@@ -50,7 +50,7 @@ from pactbond.errors import (
     WalletError,
     error_for_reason,
 )
-from pactbond.events import EscrowEvent, iter_events
+from pactbond.events import EscrowEvent, iter_events, logs_in, topic_map
 from pactbond.models import BPS, ZERO_ADDRESS, PactTerms, Vote
 from pactbond.votes import MAX_BATCH, SignedVote, SignedVoteBatch, VoteBatch
 from pactbond.wallets import Wallet
@@ -216,6 +216,10 @@ def _note_tester() -> None:
         from eth_tester.exceptions import TransactionFailed  # type: ignore[import-untyped]
 
         REVERTS = (ContractLogicError, TransactionFailed)
+
+
+def _topic(contract: Contract, name: str) -> str:
+    return next("0x" + t.hex() for t, n in topic_map(contract).items() if n == name)
 
 
 def revert_reason(err: Exception) -> str | None:
@@ -489,14 +493,17 @@ class Pactbond:
         """A pact's terms (immutable; read once from its PactCreated event, then cached)."""
         if pact_id in self._terms:
             return self._terms[pact_id]
-        logs = self.escrow.events.PactCreated().get_logs(
-            from_block=self.manifest.block, argument_filters={"pact_id": pact_id}
-        )
-        if not logs:
+        log = None
+        if 0 <= _int(pact_id, "pact_id") < U256:
+            # by its indexed id, through the range-halving reader (capped providers)
+            topics = [_topic(self.escrow, "PactCreated"), "0x" + pact_id.to_bytes(32, "big").hex()]
+            log = next(iter(logs_in(self.w3, self.escrow.address, topics, self.manifest.block,
+                                    int(self.w3.eth.block_number))), None)
+        if log is None:
             raise UnknownObjectError(
                 "escrow: unknown pact", f"no pact {pact_id} on this deployment"
             )
-        t = logs[0]["args"]["terms"]
+        t = self.escrow.events.PactCreated().process_log(log)["args"]["terms"]
         fields = (
             dict(t) if isinstance(t, Mapping) else dict(zip(PactTerms.model_fields, t, strict=True))
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, ClassVar
 
+from eth_typing import ChecksumAddress
 from eth_utils.abi import event_abi_to_log_topic
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
@@ -235,6 +236,30 @@ def topic_map(contract: Contract) -> dict[bytes, str]:
     }
 
 
+def logs_in(w3: Web3, address: ChecksumAddress, topics: list[Any], first: int, last: int,
+            chunk: int = 5_000) -> Iterator[LogReceipt]:
+    """The logs of `address` matching `topics` in blocks first..last (inclusive), in chain
+    order, asked for `chunk` blocks at a time. Providers cap a log query's range or result
+    count (often far below 5,000 blocks) with an RPC error: a refused range is halved and asked
+    again, down to one block, and the chunk grows back after each answer, so a capped provider
+    is slower, not unusable."""
+    start, size = first, chunk
+    while start <= last:
+        end = min(start + size - 1, last)
+        params: FilterParams = {"address": address, "fromBlock": start, "toBlock": end,
+                                "topics": topics}
+        try:
+            logs = w3.eth.get_logs(params)
+        except Web3RPCError:
+            if end == start:
+                raise
+            size = max(1, (end - start + 1) // 2)
+            continue
+        yield from logs
+        start = end + 1
+        size = min(chunk, size * 2)
+
+
 def iter_events(
     w3: Web3,
     contract: Contract,
@@ -244,31 +269,14 @@ def iter_events(
     chunk: int = 5_000,
 ) -> Iterator[EscrowEvent]:
     """Typed events of `contract` in blocks first..last (inclusive), in chain order, fetched in
-    chunks of `chunk` blocks. Providers cap a log query's range or result count (often at far
-    less than 5,000 blocks) and answer with an RPC error: a refused range is halved and asked
-    again, down to one block, so a capped provider is slower, not unusable."""
+    chunks of `chunk` blocks (halved when a provider refuses a range: `logs_in`)."""
     topics = topic_map(contract)
     wanted = set(names) if names is not None else set(MODELS)
     unknown = wanted - set(MODELS)
     if unknown:
         raise ValueError(f"no escrow event named {sorted(unknown)}; known: {sorted(MODELS)}")
     topic0 = ["0x" + t.hex() for t, n in topics.items() if n in wanted]
-    start = first
-    while start <= last:
-        end = min(start + chunk - 1, last)
-        params: FilterParams = {
-            "address": contract.address, "fromBlock": start, "toBlock": end,
-            "topics": [topic0],
-        }
-        try:
-            logs = w3.eth.get_logs(params)
-        except Web3RPCError:
-            if end == start:
-                raise
-            chunk = max(1, (end - start + 1) // 2)
-            continue
-        for log in logs:
-            ev = decode(contract, log, topics)
-            if ev is not None:
-                yield ev
-        start = end + 1
+    for log in logs_in(w3, contract.address, [topic0], first, last, chunk):
+        ev = decode(contract, log, topics)
+        if ev is not None:
+            yield ev

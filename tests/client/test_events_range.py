@@ -14,6 +14,8 @@ import pytest
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
+from pactbond import Pactbond
+from pactbond.errors import UnknownObjectError
 from pactbond.events import iter_events
 from tests.client.conftest import E18, World
 
@@ -53,16 +55,21 @@ class Capped(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def capped(world: World) -> Iterator[Web3]:
+def capped_url(world: World) -> Iterator[str]:
     Capped.upstream, Capped.refused, Capped.cap = world.devnet.url, 0, CAP
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Capped)
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     try:
-        yield Web3(Web3.HTTPProvider(f"http://127.0.0.1:{srv.server_address[1]}"))
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.fixture
+def capped(capped_url: str) -> Web3:
+    return Web3(Web3.HTTPProvider(capped_url))
 
 
 def test_capped_provider__same_events_as_the_node(world: World, capped: Web3) -> None:
@@ -85,3 +92,15 @@ def test_provider_refusing_even_one_block__error_raised(world: World, capped: We
     head = int(world.keeper.w3.eth.block_number)
     with pytest.raises(Web3RPCError, match="max block range"):
         list(iter_events(capped, world.keeper.escrow, head - 10, head))
+
+
+def test_capped_provider__pact_terms_read_by_the_client(world: World, manifest: Any,
+                                                       capped_url: str) -> None:
+    """The client reads a pact's terms from its PactCreated log, from the deployment block on:
+    one query over the whole range, refused by a capped provider, before."""
+    pid = world.pact()
+    pb = Pactbond.connect(capped_url, manifest)
+    assert pb.pact(pid) == world.pacts[pid]
+    assert Capped.refused > 0
+    with pytest.raises(UnknownObjectError, match="no pact 999999"):
+        pb.pact(999_999)
