@@ -498,10 +498,10 @@ def build_report(
             value_slashed=sum(pt.slashed for pt in points), would_release=would,
             challenges=sum(j.challenged for j in p.jobs.values()), overturned=overturned,
             rollback_rate_bps=_rate(overturned, verdicts),
-            # of jobs that ended with money moved: cancelled and open jobs cost a throwaway
-            # buyer only gas, and would let an agent inflate the count
+            # of settled jobs only: a cancelled or open job costs a throwaway buyer only gas,
+            # and an expiry's slash goes back to that buyer (the agent's own wallet)
             distinct_buyers=len({j.buyer for j in p.jobs.values()
-                                 if j.end is not None and not isinstance(j.end, JobCancelled)}),
+                                 if isinstance(j.end, JobSettled)}),
             last_evidence_at=evidence_at,
             evidence_age_s=None if evidence_at is None else now - evidence_at,
             expansion=_expansion(

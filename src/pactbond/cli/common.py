@@ -138,7 +138,7 @@ def confirm(kw: dict[str, Any], what: str) -> None:
 
 
 # -- values ------------------------------------------------------------------------------------
-_AMOUNT = re.compile(r"(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?")
+_AMOUNT = re.compile(r"\+?(?P<int>[0-9]*)(?:\.(?P<frac>[0-9]*))?(?:e(?P<exp>[+-]?[0-9]+))?")
 U256_MAX = 2**256 - 1
 
 
@@ -147,7 +147,7 @@ def parse_amount(text: str, decimals: int, what: str = "amount") -> int:
     as an exact integer of the smallest unit, by integer arithmetic only: too many decimals and
     amounts above 2**256 - 1 are refused, never rounded."""
     t = text.strip().lower().replace("_", "")
-    if len(t) > 100:  # 2**256 has 78 digits; also keeps int() clear of its digit limit
+    if len(t) > 400:  # 78 digits and 255 decimals at most; keeps int() clear of its limit
         raise InvalidInputError(f"{what} {text[:20]!r}... is too long for an amount")
     if t.endswith("wei"):
         digits = t[:-3].strip()
@@ -162,10 +162,15 @@ def parse_amount(text: str, decimals: int, what: str = "amount") -> int:
             raise InvalidInputError(f"{what} {text!r} is not a number (e.g. 1.5 or 100wei)")
         frac = m["frac"] or ""
         mantissa = int((m["int"] or "0") + frac)
-        # wei = mantissa * 10**shift; the exponent is bounded before any power is taken
-        shift = decimals - len(frac) + max(-200, min(200, int(m["exp"] or 0)))
+        shift = decimals - len(frac) + int(m["exp"] or 0)  # wei = mantissa * 10**shift
         if mantissa == 0:
             wei = 0
+        elif shift > 80:  # 10**80 > 2**256: no power that large is taken
+            wei = U256_MAX + 1
+        elif shift < -len(str(mantissa)):  # below one smallest unit
+            raise InvalidInputError(
+                f"{what} {text!r} has more than {decimals} decimals: the asset's smallest "
+                f"unit is 10^-{decimals}")
         elif shift >= 0:
             wei = mantissa * 10**shift
         else:
@@ -181,9 +186,10 @@ def parse_amount(text: str, decimals: int, what: str = "amount") -> int:
 
 def fmt_amount(wei: int, decimals: int = 18, symbol: str = "ETH") -> str:
     """An exact amount in whole units: 1500000000000000000 -> "1.5 ETH" (no float, no rounding)."""
+    sign, wei = ("-", -wei) if wei < 0 else ("", wei)
     whole, frac = divmod(wei, 10**decimals)
     digits = f"{frac:0{decimals}d}".rstrip("0") if decimals else ""
-    return f"{whole}{'.' + digits if digits else ''} {symbol}"
+    return f"{sign}{whole}{'.' + digits if digits else ''} {symbol}"
 
 
 def address(text: str, what: str = "address") -> str:
