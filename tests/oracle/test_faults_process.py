@@ -900,6 +900,20 @@ def test_store__opened_by_several_processes_at_once__one_schema_no_error(
             assert db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
 
 
+def test_store__older_attempt_mined__both_rows_in_one_write(tmp_path: Path) -> None:
+    """A bump's original was mined: it becomes the followed attempt and the bump 'replaced' at
+    once (two writes before: a crash between left the mined one 'replaced' and unfollowed)."""
+    s = Store(tmp_path / "o.db")
+    it = s.intend("vote", 1)
+    first = s.save_tx(it.id, 0, b"raw0", b"\x01" * 32, 1, 1)
+    bump = s.save_tx(it.id, 0, b"raw1", b"\x02" * 32, 2, 2, replaces=first.id)
+    s.record_mined(bump.id, first.id, 42, b"\x03" * 32, 1)
+    rows = {t.id: (t.status, t.mined_block, t.receipt_status) for t in s.txs_of(it.id)}
+    assert rows == {first.id: ("mined", 42, 1), bump.id: ("replaced", None, None)}
+    assert [t.id for t in s.live_txs()] == [first.id]
+    s.close()
+
+
 def test_store__commit_fails_after_signing__signature_dropped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = (7, 0, 9_000, keccak(b"e"), keccak(b"d"), keccak(b"s"), 100, "0xM")

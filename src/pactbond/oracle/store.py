@@ -670,6 +670,18 @@ class Store:
         with self.tx() as db:
             db.execute(f"UPDATE txs SET {cols} WHERE id = ?", (*fields.values(), tx_id))  # noqa: S608
 
+    def record_mined(self, live_id: int, mined_id: int, block: int, block_hash: bytes,
+                     receipt_status: int) -> None:
+        """The attempt `mined_id` of a nonce was mined: it is followed from now on and the live
+        attempt `live_id` (if another) is marked replaced, in one transaction (a crash between
+        the two left the mined attempt 'replaced' and unfollowed)."""
+        with self.tx() as db:
+            if live_id != mined_id:
+                db.execute("UPDATE txs SET status = 'replaced' WHERE id = ?", (live_id,))
+            db.execute("UPDATE txs SET status = 'mined', mined_block = ?, mined_hash = ?, "
+                       "receipt_status = ? WHERE id = ?",
+                       (block, block_hash, receipt_status, mined_id))
+
     def max_nonce(self) -> int | None:
         """The highest nonce this oracle has signed a transaction with, live or not."""
         v = self._q("SELECT MAX(nonce) FROM txs WHERE status != 'void'")[0][0]

@@ -193,11 +193,8 @@ class TxManager:
             r = self._receipt(t.tx_hash)
             if r is not None:
                 self.kill("receipt")
-                if t.id != tx.id:
-                    self.store.update_tx(tx.id, status="replaced")
-                self.store.update_tx(t.id, status="mined", mined_block=int(r["blockNumber"]),
-                                     mined_hash=bytes(r["blockHash"]),
-                                     receipt_status=int(r["status"]))
+                self.store.record_mined(tx.id, t.id, int(r["blockNumber"]),
+                                        bytes(r["blockHash"]), int(r["status"]))
                 return True
         return False
 
