@@ -597,6 +597,36 @@ def test_plugin_hitting_a_local_fault__vote_withheld_then_cast_once_it_clears(
     store.close()
 
 
+def test_one_job_raising__the_others_still_voted_and_posted(
+        world: World, pid: int, manifest_path: Path, docs: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever one job raises (here a ValueError from its vote step), the tick goes on: the
+    other job's vote is signed and posted, the transactions in flight are followed."""
+    since = int(world.keeper.w3.eth.block_number)
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0, start_block=since)
+    store = Store(cfg.db)
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    data = json.dumps({"answer": "42"}).encode()
+    store.put_blob(keccak(data), "deliverable", data)
+    bad, good = deliver_hash(world, pid, keccak(data)), deliver_hash(world, pid, keccak(data))
+    real_vote = o.vote
+
+    def vote(j: Any, *args: Any) -> None:
+        if j.id == bad:
+            raise ValueError("boom")
+        real_vote(j, *args)
+
+    monkeypatch.setattr(o, "vote", vote)
+    wait_for(lambda: (o.tick(), counted(world, good, o.me, since))[1], timeout=20, every=0.2,
+             what="the other job's vote posted")
+    assert counted(world, bad, o.me, since) == []
+    assert o.metrics.failures.labels("job")._value.get() >= 1
+    store.close()
+
+
 def test_node_fee_cap__no_transaction_priced_past_it(world: World, manifest_path: Path,
                                                      tmp_path: Path) -> None:
     """geth and reth refuse, at every broadcast, a transaction whose gas x max fee passes their
