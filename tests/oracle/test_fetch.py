@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -42,9 +42,10 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
-        self.send_header("Content-Length", str(10**6 if self.path == "/drip" else len(BODY)))
+        drip = self.path.startswith("/drip")
+        self.send_header("Content-Length", str(10**6 if drip else len(BODY)))
         self.end_headers()
-        if self.path == "/drip":  # a byte every 0.2 s: every read arrives within any timeout
+        if self.path.startswith("/drip"):  # a byte every 0.2 s: every read arrives in time
             for _ in range(10**6):
                 if STOP.wait(0.2):
                     return
@@ -152,3 +153,21 @@ def test_uncollected_answer__forgotten_after_retry_after(base: str) -> None:
         f.get(f"{base}/ok", 10**6)  # any later call prunes
         time.sleep(0.1)
     assert f.in_flight() == 0
+
+
+def test_library_document_urls__bounded_and_kept(base: str, tmp_path: Any) -> None:
+    """Spec and data documents fetched from a base URL are read as they arrive, cut off past
+    3 x the timeout (a dripping host held the tick), and kept in the first directory."""
+    from pactbond.oracle.spec import Library, SpecError, content_hash
+
+    lib = Library([tmp_path / "docs"], [f"{base}/drip"], timeout=0.3)
+    t0 = time.monotonic()
+    with pytest.raises(SpecError, match="no document with hash"):
+        lib.get(content_hash(b"anything"))
+    assert time.monotonic() - t0 < 3.0
+    h = content_hash(BODY)
+    lib = Library([tmp_path / "docs"], [f"{base}/doc"], timeout=2.0)
+    assert lib.get(h) == BODY
+    assert (tmp_path / "docs" / ("0x" + h.hex())).read_bytes() == BODY
+    assert Handler.hits[f"/doc/0x{h.hex()}"] == 1
+    assert lib.get(h) == BODY and Handler.hits[f"/doc/0x{h.hex()}"] == 1  # from the directory

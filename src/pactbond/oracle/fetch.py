@@ -96,19 +96,28 @@ class Fetcher:
             f.done.set()
 
     def _download(self, url: str, limit: int, deadline: float) -> bytes | None:
-        with requests.Session() as s:
-            s.trust_env = False  # no proxy or netrc from the environment
-            with s.get(url, timeout=self.wait, stream=True) as r:
-                if r.status_code != 200:
-                    return None
-                body = bytearray()
-                while True:
-                    # read1: what has arrived (up to CHUNK), not a wait for a full chunk
-                    chunk = r.raw.read1(CHUNK, decode_content=True)
-                    if not chunk:
-                        return bytes(body)
-                    body += chunk
-                    if len(body) > limit:
-                        raise ValueError(f"over {limit} bytes")
-                    if time.monotonic() > deadline:
-                        raise ValueError(f"slower than {self.total:g} s in all")
+        return download(url, limit, self.wait, self.total, deadline)
+
+
+def download(url: str, limit: int, read_timeout: float, total: float,
+             deadline: float | None = None) -> bytes | None:
+    """GET `url`: its body if 200 (None otherwise), read as it arrives; ValueError past `limit`
+    bytes or `total` seconds (counted to the monotonic `deadline` if given)."""
+    if deadline is None:
+        deadline = time.monotonic() + total
+    with requests.Session() as s:
+        s.trust_env = False  # no proxy or netrc from the environment
+        with s.get(url, timeout=read_timeout, stream=True) as r:
+            if r.status_code != 200:
+                return None
+            body = bytearray()
+            while True:
+                # read1: what has arrived (up to CHUNK), not a wait for a full chunk
+                chunk = r.raw.read1(CHUNK, decode_content=True)
+                if not chunk:
+                    return bytes(body)
+                body += chunk
+                if len(body) > limit:
+                    raise ValueError(f"over {limit} bytes")
+                if time.monotonic() > deadline:
+                    raise ValueError(f"slower than {total:g} s in all")

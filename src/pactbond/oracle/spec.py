@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import requests
+import urllib3
 from eth_hash.auto import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pactbond.errors import PactbondError
 from pactbond.models import BPS, PactTerms
+from pactbond.oracle.fetch import download
 
 MAX_DOCUMENT = 16 * 2**20  # bytes of one spec or data document
 
@@ -170,11 +172,16 @@ class Library:
             del self._index[h]
         for base in self.urls:
             try:
-                r = requests.get(f"{base.rstrip('/')}/{hex32(h)}", timeout=self.timeout)
-            except requests.RequestException:
+                # streamed and bounded: at most MAX_DOCUMENT bytes, 3 x timeout in all (a body
+                # read whole into memory, or dripped a byte at a time, held the service)
+                body = download(f"{base.rstrip('/')}/{hex32(h)}", MAX_DOCUMENT, self.timeout,
+                                3 * self.timeout)
+            except (requests.RequestException, urllib3.exceptions.HTTPError, ValueError,
+                    OSError):
                 continue
-            body = r.content
-            if r.status_code == 200 and len(body) <= MAX_DOCUMENT and content_hash(body) == h:
+            if body is not None and content_hash(body) == h:
+                if self.dirs:
+                    self.add(body)  # kept: a reference set is read at every evaluation
                 return body
         raise SpecError(f"no document with hash {hex32(h)} in {self._where()}")
 
