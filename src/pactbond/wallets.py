@@ -146,6 +146,7 @@ def write_keystore(path: str | Path, key: bytes, password: str) -> Path:
     p = Path(path)
     doc = Account.encrypt(key, password)
     fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode on O_CREAT: 0644 stayed readable
     with os.fdopen(fd, "w") as f:
         json.dump(doc, f)
     return p

@@ -1121,6 +1121,14 @@ def test_keeper_pass__ended_jobs_skipped_only_once_deep(world):
     assert keeper_pass(world.keeper, jid) == ([], jid)  # ended at the head only
     world.devnet.rpc("anvil_mine", [FINAL_DEPTH + 1])
     assert keeper_pass(world.keeper, jid)[1] == jid + 1
+    # a job ended at the head only holds the start, even with a later job ended deep after it
+    pid = world.pact()
+    late, early = (world.job(pid, E18 // 2, upto="open") for _ in range(2))
+    world.buyer.cancel(early)  # the later id ends first...
+    world.devnet.rpc("anvil_mine", [FINAL_DEPTH + 1])
+    world.buyer.cancel(late)  # ...the earlier id just now
+    assert late < early
+    assert keeper_pass(world.keeper, late)[1] == late  # it was moved past `late` before
 
 
 def test_withdraw__credit_to_balance(cli: Cli, world):

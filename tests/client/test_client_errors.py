@@ -341,7 +341,10 @@ def test_wallets__bad_key_password_or_env__WalletError(world, tmp_path, monkeypa
     monkeypatch.delenv("PACTBOND_NO_SUCH_KEY", raising=False)
     with pytest.raises(WalletError, match="PACTBOND_NO_SUCH_KEY"):
         KeyWallet.from_env("PACTBOND_NO_SUCH_KEY")
+    (tmp_path / "k.json").write_text("{}")
+    (tmp_path / "k.json").chmod(0o644)  # an existing file keeps its mode on O_CREAT
     path = write_keystore(tmp_path / "k.json", bytes(world.devnet.account(2).key), "pw")
+    assert path.stat().st_mode & 0o777 == 0o600
     with pytest.raises(WalletError, match="wrong password"):
         KeyWallet.from_keystore(path, password="not it")
     doc = json.loads(path.read_text())

@@ -658,6 +658,10 @@ def keeper_pass(pb: Pactbond, start: int = 1) -> tuple[list[tuple[int, str, str 
         if j.state.terminal:
             if ended and _ended_at(pb, jid, deep):
                 start = jid + 1
+            else:
+                # ended at the head but not FINAL_DEPTH back: a reorg may still undo it, so no
+                # later job may move the start past it
+                ended = False
             continue
         ended = False
         t = pb.pact(j.pact_id)
