@@ -466,7 +466,18 @@ class Pactbond:
             pause = min(pause * 2, 1.0)
 
     @staticmethod
-    def _error(e: Exception) -> ContractError:
+    def _error(e: Exception) -> PactbondError:
+        """A contract's refusal as its typed error. web3 also takes some of a node's own error
+        replies for reverts (a provider's rate limit, "header not found": data null or an
+        object): those are NodeError, not a contract's verdict."""
+        msg = getattr(e, "message", None) or (e.args[0] if e.args else "")
+        data = getattr(e, "data", None)
+        if isinstance(data, dict) or (isinstance(msg, str) and msg and not msg.startswith(
+                ("execution reverted", "revert"))):
+            # revert data is hex or absent; an object is a provider's note (web3 still
+            # prefixes "execution reverted: " to its message)
+            return NodeError(f"the node answered with an error, not a revert: "
+                             f"{(revert_reason(e) or str(msg))[:200]}")
         reason = revert_reason(e)
         return error_for_reason(reason) if reason else ContractError(str(e))
 

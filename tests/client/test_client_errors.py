@@ -401,3 +401,23 @@ def test_hash32__whitespace_odd_or_non_hex__refused(text):
     """bytes.fromhex skips whitespace: "ab ab ..." used to pass for a 32-byte hash."""
     with pytest.raises(ValueError, match="not a 32-byte hex value"):
         _bytes32(text)
+
+
+@pytest.mark.parametrize("error, kind, text", [
+    ({"code": -32005, "message": "daily request count exceeded, request rate limited",
+      "data": {"see": "https://infura.io/dashboard"}}, NodeError, "request rate limited"),
+    ({"code": -32000, "message": "header not found", "data": None}, NodeError,
+     "header not found"),
+    ({"code": 3, "message": "execution reverted: escrow: not open", "data": "0x08c379a0"},
+     WrongStateError, "escrow: not open"),
+])
+def test_node_error_reply_taken_for_a_revert_by_web3__node_error(error, kind, text):
+    """web3 raises ContractLogicError for some of a provider's own error replies; they are the
+    node's trouble (retry), not a contract's verdict on the call."""
+    from web3._utils.error_formatters_utils import raise_contract_logic_error_on_revert
+    from web3.exceptions import ContractLogicError
+
+    with pytest.raises(ContractLogicError) as info:
+        raise_contract_logic_error_on_revert({"jsonrpc": "2.0", "id": 1, "error": error})
+    err = Pactbond._error(info.value)
+    assert type(err) is kind and text in str(err)
