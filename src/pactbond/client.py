@@ -46,6 +46,7 @@ from pactbond.errors import (
     InvalidSignatureError,
     NodeError,
     PactbondError,
+    TxPendingError,
     UnknownObjectError,
     WalletError,
     error_for_reason,
@@ -424,16 +425,27 @@ class Pactbond:
         log.debug("sending %s from %s nonce %s gas %s value %s", fn.name, sender, tx["nonce"],
                   tx["gas"], value)
         raw = wallet.sign_transaction(tx)
+        tx_hash = bytes(Web3.keccak(raw))
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(raw)
-            receipt = self._receipt(tx_hash)
+            self.w3.eth.send_raw_transaction(raw)
+        except (Web3Exception, ValueError, requests.RequestException, OSError) as e:
+            # web3 resends on a timeout or a 5xx: the node may hold (or have mined) the first
+            # copy and answer the retry "already known" / "nonce too low". Ours if it knows it.
+            if self.tx_status(tx_hash) == "unknown":
+                if isinstance(e, (requests.RequestException, OSError)):
+                    raise NodeError(f"the node could not be reached: {type(e).__name__}; "
+                                    f"transaction {_hex(tx_hash)} was not sent") from None
+                raise self._node_error(e) from None
+        try:
+            receipt = self._receipt(tx_hash, int(tx["nonce"]))
         except (Web3Exception, ValueError) as e:
             raise self._node_error(e) from None
         log.info("%s %s in block %s: status %s, gas %s", fn.name, _hex(bytes(tx_hash)),
                  receipt["blockNumber"], receipt["status"], receipt["gasUsed"])
         if receipt["status"] != 1:
-            try:
-                self.w3.eth.call(call, receipt["blockNumber"])
+            try:  # replayed on the state before its block, with its gas (the end of the
+                # block may no longer refuse it)
+                self.w3.eth.call({**call, "gas": tx["gas"]}, receipt["blockNumber"] - 1)
             except REVERTS as e:
                 raise self._error(e) from None
             if receipt["gasUsed"] >= tx["gas"]:
@@ -449,9 +461,9 @@ class Pactbond:
         tip = int(self.w3.eth.max_priority_fee)
         return {"maxFeePerGas": tip + 2 * int(base), "maxPriorityFeePerGas": tip}
 
-    def _receipt(self, tx_hash: bytes) -> TxReceipt:
+    def _receipt(self, tx_hash: bytes, nonce: int) -> TxReceipt:
         """Wait for a receipt, polling fast first (a local node mines at once), then backing
-        off to 1 s."""
+        off to 1 s. Past the timeout: TxPendingError (it may still be mined)."""
         deadline = time.monotonic() + self.timeout
         pause = 0.005
         while True:
@@ -459,11 +471,26 @@ class Pactbond:
                 return self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
             except TransactionNotFound:
                 if time.monotonic() > deadline:
-                    raise NodeError(
-                        f"transaction {_hex(bytes(tx_hash))} not mined within {self.timeout:g} s"
-                    ) from None
+                    raise TxPendingError(
+                        f"transaction {_hex(bytes(tx_hash))} (nonce {nonce}) not mined within "
+                        f"{self.timeout:g} s; it may still be: wait for it rather than sending "
+                        "the call again", bytes(tx_hash), nonce) from None
             time.sleep(pause)
             pause = min(pause * 2, 1.0)
+
+    def tx_status(self, tx_hash: bytes) -> str:
+        """"mined" (a receipt), "pending" (the node holds it) or "unknown" (never seen, or
+        dropped)."""
+        try:
+            self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            return "mined"
+        except TransactionNotFound:
+            pass
+        try:
+            self.w3.eth.get_transaction(HexBytes(tx_hash))
+            return "pending"
+        except TransactionNotFound:
+            return "unknown"
 
     @staticmethod
     def _error(e: Exception) -> PactbondError:

@@ -29,6 +29,16 @@ class NodeError(PactbondError, RuntimeError):
     """The node refused or lost a transaction for a reason that is not a contract revert."""
 
 
+class TxPendingError(NodeError):
+    """A transaction was sent but not mined in time: it may still be. Wait for `tx_hash` (or
+    replace its `nonce`); sending the call again would make a second transaction."""
+
+    def __init__(self, message: str, tx_hash: bytes, nonce: int) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+        self.nonce = nonce
+
+
 class ContractError(PactbondError, RuntimeError):
     """A call the contracts refuse. `reason` is the contract's revert string, `hint` what to do."""
 

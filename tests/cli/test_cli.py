@@ -1098,7 +1098,7 @@ def test_keeper_run_loop__node_unreachable__reported_and_retried(cli: Cli, world
 
     passes: list[int] = []
 
-    def flaky(pb, start=1):  # the node drops the first pass; the second ends the test
+    def flaky(pb, start=1, pending=None):  # the node drops the first pass; the second ends it
         passes.append(start)
         if len(passes) == 1:
             raise requests.ConnectionError("connection refused")

@@ -35,7 +35,13 @@ from pactbond.cli.common import (
     wallet_options,
 )
 from pactbond.client import JobState, Pactbond
-from pactbond.errors import ContractError, InvalidInputError, NodeError, PactbondError
+from pactbond.errors import (
+    ContractError,
+    InvalidInputError,
+    NodeError,
+    PactbondError,
+    TxPendingError,
+)
 from pactbond.models import ZERO_ADDRESS, PactTerms
 from pactbond.oracle.spec import Library, SpecError, content_hash, hex32
 from pactbond.votes import SignedVote
@@ -643,12 +649,16 @@ def _ended_at(pb: Pactbond, job_id: int, block: int) -> bool:
         return False
 
 
-def keeper_pass(pb: Pactbond, start: int = 1) -> tuple[list[tuple[int, str, str | None]], int]:
+def keeper_pass(pb: Pactbond, start: int = 1, pending: dict[tuple[int, str], bytes] | None = None,
+                ) -> tuple[list[tuple[int, str, str | None]], int]:
     """Finalize, expire and resolve every job from `start` on that is due now. Returns what was
     tried, each (job, action, None when done else the reason it was not), and the first job id
     not yet known to be over (every job before it has ended, FINAL_DEPTH blocks deep, so a
     reorg cannot bring it back), where the next pass may start. A refused call (another keeper
-    got there first, say) does not stop the pass."""
+    got there first, say) does not stop the pass. `pending` (kept across passes) holds the
+    transactions sent but not yet mined: their duty is not sent again while the node holds
+    them (a second copy would only revert and cost gas)."""
+    pending = {} if pending is None else pending
     tried: list[tuple[int, str, str | None]] = []
     at = pb.next_block_time()
     deep = max(int(pb.w3.eth.block_number) - FINAL_DEPTH, pb.manifest.block)
@@ -673,10 +683,19 @@ def keeper_pass(pb: Pactbond, start: int = 1) -> tuple[list[tuple[int, str, str 
         elif j.state == JobState.CHALLENGED and at > j.deadline:
             action = "resolve"
         if action:
+            sent = pending.get((jid, action))
+            if sent is not None:
+                if pb.tx_status(sent) == "pending":
+                    tried.append((jid, action, f"waiting for transaction 0x{sent.hex()}"))
+                    continue
+                del pending[(jid, action)]  # mined (and the job still due) or dropped: again
             try:
                 getattr(pb, action)(jid)
                 tried.append((jid, action, None))
             except ContractError as e:
+                tried.append((jid, action, str(e)))
+            except TxPendingError as e:
+                pending[(jid, action)] = e.tx_hash
                 tried.append((jid, action, str(e)))
     return tried, start
 
@@ -695,9 +714,10 @@ def keeper_run(once: bool, interval: float, **kw: Any) -> None:
     reported on stderr and the pass goes on; in a loop, so does an unreachable node."""
     pb = connect(kw, need_wallet=True)
     start = 1
+    pending: dict[tuple[int, str], bytes] = {}
     while True:
         try:
-            tried, start = keeper_pass(pb, start)
+            tried, start = keeper_pass(pb, start, pending)
         except (NodeError, OSError, Web3Exception) as e:  # OSError: requests' connection errors
             if once:
                 raise

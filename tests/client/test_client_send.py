@@ -1,0 +1,109 @@
+"""Sending is idempotent from the user's side: a send whose answer was lost (web3 retries it)
+is followed to its receipt, not reported failed; a transaction not mined in time raises
+TxPendingError naming it, and the keeper waits for it instead of sending the duty again."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from pactbond import Pactbond
+from pactbond.cli.commands import keeper_pass
+from pactbond.errors import TxPendingError
+from tests.client.conftest import E18, HOUR, World, client
+
+
+class LostAnswer(BaseHTTPRequestHandler):
+    """Forwards to the node; the first eth_sendRawTransaction is delivered, its answer replaced
+    by a 502 (a gateway that lost it): web3 then sends the same bytes again."""
+
+    upstream = ""
+    lose = 0
+    sends = 0
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        req: Any = json.loads(body)
+        up = urllib.request.Request(LostAnswer.upstream, data=body,
+                                    headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(up, timeout=30) as r:
+            out = r.read()
+        if isinstance(req, dict) and req.get("method") == "eth_sendRawTransaction":
+            LostAnswer.sends += 1
+            if LostAnswer.lose > 0:
+                LostAnswer.lose -= 1
+                self.send_response(502)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+@pytest.fixture
+def lossy_url(world: World) -> Iterator[str]:
+    LostAnswer.upstream, LostAnswer.lose, LostAnswer.sends = world.devnet.url, 0, 0
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), LostAnswer)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_send_answer_lost__followed_to_its_receipt_sent_once(world: World, manifest: Any,
+                                                            lossy_url: str) -> None:
+    agent = world.agent
+    pb = Pactbond.connect(lossy_url, manifest, agent.wallet)
+    before = agent.agent_stake(agent.address).free
+    nonce = int(pb.w3.eth.get_transaction_count(agent.address))
+    LostAnswer.lose = 1
+    receipt = pb.stake(E18 // 10)  # was "the node refused the transaction: nonce too low"
+    assert receipt["status"] == 1 and LostAnswer.sends >= 2  # web3 did send it again
+    assert int(pb.w3.eth.get_transaction_count(agent.address)) == nonce + 1
+    assert agent.agent_stake(agent.address).free == before + E18 // 10
+
+
+def test_not_mined_in_time__tx_pending_error_then_the_keeper_waits(world: World,
+                                                                    manifest: Any) -> None:
+    pid = world.pact(challenge_window=HOUR, appeal_window=HOUR)
+    jid = world.job(pid, E18 // 2)
+    world.keeper.settle(jid, world.votes(jid, [9000, 9000, 9000]))
+    world.warp(HOUR + 1)
+    keeper = Pactbond.connect(world.devnet.url, manifest, client(world.devnet, manifest, 3).wallet,
+                              timeout=1.0)
+    me = keeper.wallet.address  # type: ignore[union-attr]
+    world.devnet.rpc("evm_setAutomine", [False])
+    try:
+        pending: dict[tuple[int, str], bytes] = {}
+        (tried,), _ = keeper_pass(keeper, jid, pending)
+        assert tried[:2] == (jid, "finalize") and "not mined within 1 s" in str(tried[2])
+        h = pending[(jid, "finalize")]
+        assert keeper.tx_status(h) == "pending"
+        sent = int(keeper.w3.eth.get_transaction_count(me, "pending"))
+        tried2, _ = keeper_pass(keeper, jid, pending)  # was: a second finalize, doomed to revert
+        assert tried2 == [(jid, "finalize", f"waiting for transaction 0x{h.hex()}")]
+        assert int(keeper.w3.eth.get_transaction_count(me, "pending")) == sent
+        world.devnet.rpc("evm_mine")
+        assert keeper.tx_status(h) == "mined"
+        assert keeper_pass(keeper, jid, pending)[0] == []  # settled: nothing left to do
+        with pytest.raises(TxPendingError, match="not mined within 1 s") as info:
+            keeper.stake(10**15)  # the client itself: the error names the transaction
+        assert keeper.tx_status(info.value.tx_hash) == "pending"
+        world.devnet.rpc("evm_mine")
+    finally:
+        world.devnet.rpc("evm_setAutomine", [True])
