@@ -223,12 +223,15 @@ class Oracle:
 
 
 def start_oracles(workdir: Path, rpc: str, manifest: Path, docs: Path,
-                  groups: list[tuple[list[int], list[int]]]) -> list[Oracle]:
-    """One process per member; members of a group know each other's vote endpoints."""
+                  groups: list[tuple[list[int], list[int]]], out: list[Oracle],
+                  timeout: float = 60.0) -> list[Oracle]:
+    """One process per member; members of a group know each other's vote endpoints. Each
+    process goes into the caller's `out` as soon as it exists, so the caller's clean-up stops
+    it even when a later one fails to start (or Ctrl-C comes) before this returns."""
     import os
+    import select
     import subprocess
 
-    out: list[Oracle] = []
     # every oracle knows every endpoint: peers' votes come from its own committee, and an
     # appeal member fetches the deliverable from the members who judged round 0
     ports = {i: free_port() for members, _ in groups for i in members}
@@ -256,8 +259,12 @@ def start_oracles(workdir: Path, rpc: str, manifest: Path, docs: Path,
                 stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
             log.close()
             out.append(Oracle(i, proc))
+    deadline = time.monotonic() + timeout
     for o in out:
-        line = o.proc.stdout.readline()
+        # its first line says where its API listens; a process that hangs before it must not
+        # hang the demo
+        ready, _, _ = select.select([o.proc.stdout], [], [], max(0.0, deadline - time.monotonic()))
+        line = o.proc.stdout.readline() if ready else b""
         if not line:
             raise RuntimeError(f"oracle {o.index} did not start: see "
                                f"{workdir / f'oracle{o.index}.log'}")
@@ -541,8 +548,8 @@ def run_demo(keep: bool = False, workdir: str | None = None,
             d = Demo(n, net, manifest, wd, docs)
             setup = scenario(d)
             n.title("Oracle services: six processes, one per committee member")
-            oracles = start_oracles(wd, net.url, mpath, docs, [
-                (COMMITTEE, [setup["cid"]]), (APPEAL, [setup["aid"]])])
+            start_oracles(wd, net.url, mpath, docs, [
+                (COMMITTEE, [setup["cid"]]), (APPEAL, [setup["aid"]])], oracles)
             d.apis = {o.index: o.api for o in oracles}
             d.pids = [o.proc.pid for o in oracles]
             n.say("oracles 4, 5, 6 serve committee "
