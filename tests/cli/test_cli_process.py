@@ -127,3 +127,22 @@ def test_deploy__unknown_ape_network__fails_cleanly():
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "Traceback" not in out
     assert "pactbond-no-such-net" in out
+
+
+def test_devnet_state_pointing_at_another_process__never_killed(tmp_path, capsys, monkeypatch):
+    """A stale state file whose PID now belongs to someone else (PID reuse) and whose URL no
+    node answers: `status` says down and `down` does not kill that process."""
+    monkeypatch.chdir(tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".pactbond").mkdir()
+        (tmp_path / ".pactbond" / "devnet.json").write_text(json.dumps(
+            {"pid": other.pid, "url": "http://127.0.0.1:9", "chain_id": 123456789}))
+        cli = Cli(capsys, monkeypatch, [])
+        res = cli("devnet", "status")
+        assert (res.code, res.out.split(" ")[:2]) == (1, ["devnet:", "down"])
+        res = cli("devnet", "down")
+        assert res.code == 0 and other.poll() is None  # alive: not ours to stop
+    finally:
+        other.kill()
+        other.wait()

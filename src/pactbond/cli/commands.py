@@ -54,12 +54,26 @@ def devnet() -> None:
     """The embedded local chain (anvil from the project's npm packages)."""
 
 
-def _alive(pid: int) -> bool:
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
+def _exists(pid: int) -> bool:
+    """A process with this PID exists (any platform: /proc is Linux only)."""
+    if pid <= 0:
         return False
-    return b"anvil" in cmdline
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _ours(state: dict[str, Any]) -> bool:
+    """The devnet of `state` is up: its PID exists and the node at its URL reports its chain id
+    (a unique random id: after PID reuse, another process is never taken for it)."""
+    from pactbond.devnet import chain_id_at
+
+    return _exists(int(state.get("pid", 0))) and \
+        chain_id_at(str(state.get("url", ""))) == state.get("chain_id")
 
 
 @devnet.command("up")
@@ -73,7 +87,7 @@ def devnet_up(block_time: float | None, port: int | None, as_json: bool) -> None
     from pactbond.devnet import Devnet
 
     state = devnet_state()
-    if state and _alive(int(state.get("pid", 0))):
+    if state and _ours(state):
         emit(state, as_json, f"devnet already up: {state['url']} (chain {state['chain_id']}, "
                              f"pid {state['pid']})")
         return
@@ -85,12 +99,16 @@ def devnet_up(block_time: float | None, port: int | None, as_json: bool) -> None
     except BaseException:
         d.stop()
         raise
-    atexit.unregister(d.stop)  # the chain outlives this command: `devnet down` stops it
     state = {"pid": d.pid, "url": d.url, "chain_id": d.chain_id,
              "manifest": str(Path("deployments/devnet.json").resolve()),
              "contracts": {n: r.address for n, r in m.contracts.items()}}
-    STATE_DIR.mkdir(exist_ok=True)
-    DEVNET_STATE.write_text(json.dumps(state, indent=2) + "\n")
+    try:
+        STATE_DIR.mkdir(exist_ok=True)
+        DEVNET_STATE.write_text(json.dumps(state, indent=2) + "\n")
+    except OSError as e:
+        d.stop()  # no record of it: it must not outlive this command
+        raise CliError(f"cannot record the devnet in {DEVNET_STATE}: {e.strerror}") from None
+    atexit.unregister(d.stop)  # recorded: the chain outlives this command, `devnet down` stops it
     emit(state, as_json, lambda: "\n".join([
         f"devnet up: {d.url}  chain {d.chain_id}  pid {d.pid}",
         *[f"  {n:<18} {a}" for n, a in state["contracts"].items()],
@@ -106,10 +124,10 @@ def devnet_down() -> None:
     if not state:
         raise CliError("no devnet is up (nothing in .pactbond/devnet.json)")
     pid = int(state.get("pid", 0))
-    if _alive(pid):
+    if _ours(state):
         os.kill(pid, signal.SIGTERM)
         for _ in range(100):
-            if not _alive(pid):
+            if not _exists(pid):
                 break
             time.sleep(0.05)
         else:
@@ -122,13 +140,13 @@ def devnet_down() -> None:
 @json_option
 def devnet_status(as_json: bool) -> None:
     """Is the devnet up, and at which block?"""
-    from pactbond.devnet import chain_id_at, rpc
+    from pactbond.devnet import rpc
 
     state = devnet_state()
     if not state:
         emit({"up": False}, as_json, "devnet: down")
         raise SystemExit(1)
-    up = _alive(int(state["pid"])) and chain_id_at(state["url"]) == state["chain_id"]
+    up = _ours(state)
     block = int(rpc(state["url"], "eth_blockNumber"), 16) if up else None
     out = {**state, "up": up, "block": block}
     emit(out, as_json, f"devnet: {'up' if up else 'down'} {state['url']} chain "
