@@ -396,6 +396,9 @@ class Oracle:
                 if not final:
                     return
                 self.store.finish_job(job_id)
+                # forget its in-memory marks: a long-running service would grow by every job
+                self._conflicts.discard(job_id)
+                self._peer_seen = {k: v for k, v in self._peer_seen.items() if k[0] != job_id}
                 self.metrics.settled.inc()
                 log.info("job ended", extra={"fields": {"job": job_id, "state": j.state.name}})
                 return
