@@ -226,7 +226,7 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
                                        check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -237,6 +237,20 @@ class Store:
         except StoreError:
             self._close_quietly()
             raise
+
+    def _wal(self) -> None:
+        """Switch to WAL. The switch takes an exclusive lock and SQLite answers "locked" at
+        once, without its busy wait, while another opener of a new database holds one: retried
+        for up to the connection's 5 s."""
+        for _ in range(100):
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e):
+                    raise
+                time.sleep(0.05)
+        self._db.execute("PRAGMA journal_mode=WAL")
 
     def _close_quietly(self) -> None:
         db = getattr(self, "_db", None)
