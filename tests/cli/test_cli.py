@@ -530,32 +530,25 @@ def test_pact_create__human__spec_relative_to_pact_file(cli: Cli, world, tmp_pat
     assert world.keeper.pact(pid).spec_hash == keccak(spec_bytes())
 
 
-def test_pact_create__every_wrong_field_named(cli: Cli, world, tmp_path):
+@pytest.mark.parametrize("update, drop, message", [
+    ({"fail_below_bps": 20_000, "insurance": "0x12", "bogus": 1}, "cap_max",
+     "fail_below_bps: Input should be less than or equal to 10000; insurance: Value error, not "
+     "an address: '0x12'; cap_max: Field required; bogus: Extra inputs are not permitted"),
+    # 1.2345678901234567e18 would have become 1234567890123456768 wei of immutable terms
+    ({"evaluator_fee": 1.2345678901234567e18, "bond_bps": True}, None,
+     "bond_bps: Input should be a valid integer; evaluator_fee: Input should be a valid "
+     "integer"),
+])
+def test_pact_create__every_wrong_field_named(cli: Cli, world, tmp_path, update, drop, message):
     (tmp_path / "spec.json").write_bytes(spec_bytes())
     doc = pact_doc(world)
-    doc.update(fail_below_bps=20_000, insurance="0x12", bogus=1)
-    del doc["cap_max"]
+    doc.update(update)
+    if drop:
+        del doc[drop]
     write_doc(tmp_path / "bad.yaml", doc)
     n = pact_count(world)
     r = cli("pact", "create", "bad.yaml", "--yes", *key(OWNER))
-    assert (r.code, error_line(r)) == (
-        1, "pactbond: bad.yaml: fail_below_bps: Input should be less than or equal to 10000; "
-           "insurance: Value error, not an address: '0x12'; cap_max: Field required; "
-           "bogus: Extra inputs are not permitted")
-    assert pact_count(world) == n
-
-
-def test_pact_create__float_or_bool_term__refused_not_coerced(cli: Cli, world, tmp_path):
-    """1.2345678901234567e18 would have become 1234567890123456768 wei of immutable terms."""
-    (tmp_path / "spec.json").write_bytes(spec_bytes())
-    doc = pact_doc(world)
-    doc.update(evaluator_fee=1.2345678901234567e18, bond_bps=True)
-    write_doc(tmp_path / "float.yaml", doc)
-    n = pact_count(world)
-    r = cli("pact", "create", "float.yaml", "--yes", *key(OWNER))
-    assert (r.code, error_line(r)) == (
-        1, "pactbond: float.yaml: bond_bps: Input should be a valid integer; "
-           "evaluator_fee: Input should be a valid integer")
+    assert (r.code, error_line(r)) == (1, f"pactbond: bad.yaml: {message}")
     assert pact_count(world) == n
 
 

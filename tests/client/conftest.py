@@ -3,11 +3,16 @@ and a `world` of role-named clients over it."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import subprocess
 import sys
+import threading
+import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -171,5 +176,46 @@ def send(w3: Web3, account: Any, fn: Any) -> None:
     assert receipt["status"] == 1
 
 
+Hook = Callable[[Any, Callable[[], Any]], Any]
+
+
+@contextlib.contextmanager
+def rpc_proxy(upstream: str, hook: Hook) -> Iterator[str]:
+    """A loopback JSON-RPC proxy to the node at `upstream`, for faults a provider shows (range
+    caps, lost answers): `hook(request, forward)` returns the reply (a JSON document, or an int
+    HTTP status sent with no body); `forward()` asks the node. Yields the proxy's URL and stops
+    it on exit."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+
+            def forward() -> Any:
+                up = urllib.request.Request(upstream, data=body,
+                                            headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(up, timeout=30) as r:
+                    return json.loads(r.read())
+
+            reply = hook(json.loads(body), forward)
+            out = b"" if isinstance(reply, int) else json.dumps(reply).encode()
+            self.send_response(reply if isinstance(reply, int) else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
 __all__ = ["BOND", "E18", "HOUR", "PENALTY", "ZERO_ADDRESS", "World", "client", "deploy_mock",
-           "deploy_token", "make_world", "mock_artifact", "send"]
+           "deploy_token", "make_world", "mock_artifact", "rpc_proxy", "send"]

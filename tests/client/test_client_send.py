@@ -4,11 +4,7 @@ TxPendingError naming it, and the keeper waits for it instead of sending the dut
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,64 +12,40 @@ import pytest
 from pactbond import Pactbond
 from pactbond.cli.commands import keeper_pass
 from pactbond.errors import TxPendingError
-from tests.client.conftest import E18, HOUR, World, client
+from tests.client.conftest import E18, HOUR, World, client, rpc_proxy
 
 
-class LostAnswer(BaseHTTPRequestHandler):
-    """Forwards to the node; the first eth_sendRawTransaction is delivered, its answer replaced
-    by a 502 (a gateway that lost it): web3 then sends the same bytes again."""
+class LostAnswer:
+    """Forwards to the node; the first `lose` eth_sendRawTransaction are delivered and their
+    answers replaced by a 502 (a gateway that lost them): web3 then sends the same bytes again."""
 
-    upstream = ""
-    lose = 0
-    sends = 0
+    def __init__(self) -> None:
+        self.lose, self.sends = 0, 0
 
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        req: Any = json.loads(body)
-        up = urllib.request.Request(LostAnswer.upstream, data=body,
-                                    headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(up, timeout=30) as r:
-            out = r.read()
+    def __call__(self, req: Any, forward: Callable[[], Any]) -> Any:
+        out = forward()
         if isinstance(req, dict) and req.get("method") == "eth_sendRawTransaction":
-            LostAnswer.sends += 1
-            if LostAnswer.lose > 0:
-                LostAnswer.lose -= 1
-                self.send_response(502)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+            self.sends += 1
+            if self.lose > 0:
+                self.lose -= 1
+                return 502
+        return out
 
 
-@pytest.fixture
-def lossy_url(world: World) -> Iterator[str]:
-    LostAnswer.upstream, LostAnswer.lose, LostAnswer.sends = world.devnet.url, 0, 0
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), LostAnswer)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def test_send_answer_lost__followed_to_its_receipt_sent_once(world: World,
+                                                            manifest: Any) -> None:
+    agent, lost = world.agent, LostAnswer()
+    with rpc_proxy(world.devnet.url, lost) as url:
+        _send_once(world, Pactbond.connect(url, manifest, agent.wallet), lost)
 
 
-def test_send_answer_lost__followed_to_its_receipt_sent_once(world: World, manifest: Any,
-                                                            lossy_url: str) -> None:
+def _send_once(world: World, pb: Pactbond, lost: LostAnswer) -> None:
     agent = world.agent
-    pb = Pactbond.connect(lossy_url, manifest, agent.wallet)
     before = agent.agent_stake(agent.address).free
     nonce = int(pb.w3.eth.get_transaction_count(agent.address))
-    LostAnswer.lose = 1
+    lost.lose = 1
     receipt = pb.stake(E18 // 10)  # was "the node refused the transaction: nonce too low"
-    assert receipt["status"] == 1 and LostAnswer.sends >= 2  # web3 did send it again
+    assert receipt["status"] == 1 and lost.sends >= 2  # web3 did send it again
     assert int(pb.w3.eth.get_transaction_count(agent.address)) == nonce + 1
     assert agent.agent_stake(agent.address).free == before + E18 // 10
 

@@ -3,11 +3,7 @@ again, so the client, the report and the oracle's watcher work through such a pr
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.request
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -17,54 +13,36 @@ from web3.exceptions import Web3RPCError
 from pactbond import Pactbond
 from pactbond.errors import UnknownObjectError
 from pactbond.events import iter_events
-from tests.client.conftest import E18, World
+from tests.client.conftest import E18, World, rpc_proxy
 
 CAP = 3  # blocks per eth_getLogs, like a free-tier provider (far smaller than ours)
 
 
-class Capped(BaseHTTPRequestHandler):
-    upstream = ""
-    refused = 0
-    cap = CAP
+class Cap:
+    """A provider refusing log queries over `blocks` blocks, counting its refusals."""
 
-    def log_message(self, *args: object) -> None:
-        pass
+    def __init__(self, blocks: int = CAP) -> None:
+        self.blocks, self.refused = blocks, 0
 
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        req: Any = json.loads(body)
+    def __call__(self, req: Any, forward: Callable[[], Any]) -> Any:
         if isinstance(req, dict) and req.get("method") == "eth_getLogs":
             f = req["params"][0]
-            if int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1 > Capped.cap:
-                Capped.refused += 1
-                self._reply({"jsonrpc": "2.0", "id": req["id"], "error": {
-                    "code": -32005, "message": f"query exceeds max block range {Capped.cap}"}})
-                return
-        up = urllib.request.Request(Capped.upstream, data=body,
-                                    headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(up, timeout=30) as r:
-            self._reply(json.loads(r.read()))
-
-    def _reply(self, doc: Any) -> None:
-        out = json.dumps(doc).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+            if int(f["toBlock"], 16) - int(f["fromBlock"], 16) + 1 > self.blocks:
+                self.refused += 1
+                return {"jsonrpc": "2.0", "id": req["id"], "error": {
+                    "code": -32005, "message": f"query exceeds max block range {self.blocks}"}}
+        return forward()
 
 
 @pytest.fixture
-def capped_url(world: World) -> Iterator[str]:
-    Capped.upstream, Capped.refused, Capped.cap = world.devnet.url, 0, CAP
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Capped)
-    srv.daemon_threads = True
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}"
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def cap() -> Cap:
+    return Cap()
+
+
+@pytest.fixture
+def capped_url(world: World, cap: Cap) -> Iterator[str]:
+    with rpc_proxy(world.devnet.url, cap) as url:
+        yield url
 
 
 @pytest.fixture
@@ -72,7 +50,7 @@ def capped(capped_url: str) -> Web3:
     return Web3(Web3.HTTPProvider(capped_url))
 
 
-def test_capped_provider__same_events_as_the_node(world: World, capped: Web3) -> None:
+def test_capped_provider__same_events_as_the_node(world: World, capped: Web3, cap: Cap) -> None:
     first = int(world.keeper.w3.eth.block_number) + 1
     pid = world.pact()
     for _ in range(5):  # a score of blocks with events, one block a transaction
@@ -84,23 +62,24 @@ def test_capped_provider__same_events_as_the_node(world: World, capped: Web3) ->
               iter_events(world.keeper.w3, esc, first, last)]
     via = [(e.name, e.block_number, e.log_index) for e in iter_events(capped, esc, first, last)]
     assert via == direct and len(direct) >= 10
-    assert Capped.refused > 0  # the cap was hit, and worked around
+    assert cap.refused > 0  # the cap was hit, and worked around
 
 
-def test_provider_refusing_even_one_block__error_raised(world: World, capped: Web3) -> None:
-    Capped.cap = 0
+def test_provider_refusing_even_one_block__error_raised(world: World, capped: Web3,
+                                                       cap: Cap) -> None:
+    cap.blocks = 0
     head = int(world.keeper.w3.eth.block_number)
     with pytest.raises(Web3RPCError, match="max block range"):
         list(iter_events(capped, world.keeper.escrow, head - 10, head))
 
 
 def test_capped_provider__pact_terms_read_by_the_client(world: World, manifest: Any,
-                                                       capped_url: str) -> None:
+                                                       capped_url: str, cap: Cap) -> None:
     """The client reads a pact's terms from its PactCreated log, from the deployment block on:
     one query over the whole range, refused by a capped provider, before."""
     pid = world.pact()
     pb = Pactbond.connect(capped_url, manifest)
     assert pb.pact(pid) == world.pacts[pid]
-    assert Capped.refused > 0
+    assert cap.refused > 0
     with pytest.raises(UnknownObjectError, match="no pact 999999"):
         pb.pact(999_999)

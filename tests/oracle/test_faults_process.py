@@ -20,7 +20,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -443,6 +443,36 @@ def test_others_post_a_subset_first__third_vote_still_posted_and_counted(
         assert rows(p, "SELECT COUNT(*) FROM txs") == [(0,)]
 
 
+def in_process(world: World, manifest_path: Path, docs: Path, tmp_path: Path,
+               wrap: Callable[[Any], Any] | None = None, **over: Any) -> tuple[Oracle, Store]:
+    """Member A's oracle in this process (the test calls its tick), on a fresh store; `wrap`
+    wraps each evaluator plugin (a test's fault)."""
+    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
+                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
+                         documents=[docs], confirmations=0, **over)
+    store = Store(cfg.db)
+    plugins = plugin_loader(cfg)
+    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
+               store, Library(cfg.documents, cfg.document_urls),
+               plugins if wrap is None else (lambda name: wrap(plugins(name))))
+    return o, store
+
+
+class Wrapped:
+    """A registered evaluator plugin whose `evaluate` a test replaces."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name, self.version = inner.name, inner.version
+        self.deterministic = inner.deterministic
+
+    def check_params(self, params: Any) -> None:
+        self.inner.check_params(params)
+
+    def evaluate(self, ctx: Any) -> Any:
+        return self.inner.evaluate(ctx)
+
+
 def test_peer_vote_in_our_batch_posted_by_someone_else__ours_still_posted(
         world: World, pid: int, manifest_path: Path, docs: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
@@ -450,12 +480,7 @@ def test_peer_vote_in_our_batch_posted_by_someone_else__ours_still_posted(
     vote; between building it and simulating it, someone else posts that peer's vote. The
     simulation then says "vote: duplicate vote" about the peer's vote, not ours."""
     since = int(world.keeper.w3.eth.block_number)
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0, start_block=since)
-    store = Store(cfg.db)
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
     data = json.dumps({"answer": "42"}).encode()
     store.put_blob(keccak(data), "deliverable", data)
     jid = deliver_hash(world, pid, keccak(data))
@@ -500,14 +525,9 @@ def test_keeper_duty_done_by_someone_else_then_due_again__reopened_and_finalized
     world.keeper.settle(jid, world.votes(jid, [9_000, 9_000, 9_000]))
     world.warp(hour + 1)
     assert world.keeper.job(jid).state == JobState.VERDICT
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0, start_block=since)
-    store = Store(cfg.db)
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
     it = store.intend("finalize", jid)
     store.set_intent(it.id, "done", "escrow: no verdict")
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
     wait_for(lambda: (o.tick(), world.keeper.job(jid).state == JobState.SETTLED)[1], timeout=20,
              every=0.2, what="finalized by the oracle")
     (ev,) = world.keeper.events(since, names="JobSettled", job_id=jid)
@@ -521,27 +541,13 @@ def test_plugin_raising_any_exception__tick_goes_on_and_the_vote_says_why(
     ended the process, which restarted into the same job. Now it is the evaluator's failure:
     retried, then a score-0 vote whose evidence names it."""
     since = int(world.keeper.w3.eth.block_number)
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0, start_block=since,
-                         evaluate_retries=1)
-    store = Store(cfg.db)
-    real = plugin_loader(cfg)
 
-    class Buggy:
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-            self.name, self.version = inner.name, inner.version
-            self.deterministic = inner.deterministic
-
-        def check_params(self, params: Any) -> None:
-            self.inner.check_params(params)
-
+    class Buggy(Wrapped):
         def evaluate(self, ctx: Any) -> Any:
             raise KeyError("answers")
 
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), lambda n: Buggy(real(n)))
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since,
+                          evaluate_retries=1, wrap=Buggy)
     data = json.dumps({"answer": "42"}).encode()
     store.put_blob(keccak(data), "deliverable", data)
     jid = deliver_hash(world, pid, keccak(data))
@@ -559,30 +565,16 @@ def test_plugin_hitting_a_local_fault__vote_withheld_then_cast_once_it_clears(
     """Disk full or out of memory in the plugin is this oracle's trouble, not the deliverable's:
     no score-0 vote (that could never be taken back), retried until it clears."""
     since = int(world.keeper.w3.eth.block_number)
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0, start_block=since,
-                         evaluate_retries=1)
-    store = Store(cfg.db)
-    real = plugin_loader(cfg)
     full = [True]
 
-    class DiskFull:
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-            self.name, self.version = inner.name, inner.version
-            self.deterministic = inner.deterministic
-
-        def check_params(self, params: Any) -> None:
-            self.inner.check_params(params)
-
+    class DiskFull(Wrapped):
         def evaluate(self, ctx: Any) -> Any:
             if full[0]:
                 raise OSError(28, "No space left on device")
             return self.inner.evaluate(ctx)
 
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), lambda n: DiskFull(real(n)))
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since,
+                          evaluate_retries=1, wrap=DiskFull)
     data = json.dumps({"answer": "42"}).encode()
     store.put_blob(keccak(data), "deliverable", data)
     jid = deliver_hash(world, pid, keccak(data))
@@ -603,12 +595,7 @@ def test_one_job_raising__the_others_still_voted_and_posted(
     """Whatever one job raises (here a ValueError from its vote step), the tick goes on: the
     other job's vote is signed and posted, the transactions in flight are followed."""
     since = int(world.keeper.w3.eth.block_number)
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0, start_block=since)
-    store = Store(cfg.db)
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
     data = json.dumps({"answer": "42"}).encode()
     store.put_blob(keccak(data), "deliverable", data)
     bad, good = deliver_hash(world, pid, keccak(data)), deliver_hash(world, pid, keccak(data))
@@ -662,19 +649,14 @@ def test_vote_intent_closed_by_a_read_that_was_not_final__owed_again_and_posted(
     and the round is open. The intent is reopened (at most twice a minute) and the vote posted:
     before, it was never posted again."""
     since = int(world.keeper.w3.eth.block_number)
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0, start_block=since)
-    store = Store(cfg.db)
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
     data = json.dumps({"answer": "42"}).encode()
     store.put_blob(keccak(data), "deliverable", data)
     jid = deliver_hash(world, pid, keccak(data))
     it = store.intend("vote", jid, 0)
     store.set_intent(it.id, "failed", "vote: job not in evaluation")
-    with closing(sqlite3.connect(cfg.db)) as db, db:  # closed a minute ago
+    with closing(sqlite3.connect(o.cfg.db)) as db, db:  # closed a minute ago
         db.execute("UPDATE intents SET updated_at = updated_at - 60 WHERE id = ?", (it.id,))
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
     wait_for(lambda: (o.tick(), counted(world, jid, o.me, since))[1], timeout=20, every=0.2,
              what="our vote posted")
     assert len(counted(world, jid, o.me, since)) == 1
@@ -690,12 +672,7 @@ def test_hidden_reveal__only_once_the_job_has_ended(world: World, manifest_path:
     pid = world.pact(challenge_window=hour, appeal_window=hour)
     jid = world.job(pid, VALUE)
     world.keeper.settle(jid, world.votes(jid, [9_000, 9_000, 9_000]))
-    cfg = OracleSettings(rpc_url=world.devnet.url, manifest=manifest_path,
-                         committees=[world.cid], key_env="UNUSED", db=tmp_path / "o.db",
-                         documents=[docs], confirmations=0)
-    store = Store(cfg.db)
-    o = Oracle(cfg, Pactbond.connect(world.devnet.url, manifest_path, KeyWallet(dev_account(A))),
-               store, Library(cfg.documents, cfg.document_urls), plugin_loader(cfg))
+    o, store = in_process(world, manifest_path, docs, tmp_path)
     o._head = int(world.keeper.w3.eth.block_number)
     assert world.keeper.job(jid).state == JobState.VERDICT
     assert o.revealable(jid) is False
