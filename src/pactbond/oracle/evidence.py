@@ -2,7 +2,7 @@
 evidenceHash). A packet records the inputs (job, deliverable, spec), the evaluator (name,
 version, deterministic), the per-check results and outputs, the score and the times. When the
 evaluator keeps something hidden (a hidden reference set), the packet carries only the hash of
-the reveal document, which is published after the verdict."""
+the reveal document, which is published once the job has ended."""
 
 from __future__ import annotations
 

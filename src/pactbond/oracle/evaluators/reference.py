@@ -32,7 +32,7 @@ submitted ones. Each check (one per item, in the set's order) carries
 
 where canonical_json is sorted keys, no spaces, UTF-8 (non-ASCII kept). The reveal,
 `{"items": [{"id", "answer", "salt"}, ...]}`, is returned in `Outcome.hidden`, which the service
-keeps back and publishes only after the verdict. The salts are secret only while the seed is:
+keeps back and publishes only once the job has ended. The salts are secret only while the seed is:
 with a guessable seed, short answers ("yes", "42") could be recovered from their commitments.
 """
 
