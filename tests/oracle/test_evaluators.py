@@ -3,6 +3,7 @@ sandboxed command runner (incl. hostile deliverables) and the HTTP probe."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -477,7 +478,9 @@ class Sandbox:
 
 
 @pytest.fixture
-def sandbox(docs: Docs) -> Iterator[Sandbox]:
+def sandbox(docs: Docs, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+    if os.geteuid() != 0:  # a test host is disposable: let the runs go as this user
+        monkeypatch.setenv("PACTBOND_COMMAND_UNSANDBOXED", "1")
     # o+x on the parents: the run's own uid must reach its scratch dir (/tmp is searchable)
     root = tempfile.mkdtemp(prefix="pactbond-sbx-")
     os.chmod(root, 0o755)
@@ -588,10 +591,36 @@ def test_command__environment_is_scrubbed_and_user_unprivileged(
     """)
     assert out.score_bps == 10_000
     log = out.outputs["log_tail"]
-    assert "ENV ['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'TMPDIR']" in log
+    assert ("ENV ['HOME', 'LANG', 'PATH', 'PYTHONDONTWRITEBYTECODE', 'PYTHONNOUSERSITE', "
+            "'TMPDIR']") in log
     if sandbox_support().root:
         assert out.outputs["sandbox_user"] is True
         assert "UID 0" not in log
+
+
+def test_command__deliverable_pth_in_the_user_site__never_runs(sandbox: Sandbox) -> None:
+    """HOME is the scratch dir: a deliverable file under .local/lib/pythonX.Y/site-packages ran
+    inside the runner at start-up, before it read the report token (it could forge reports)."""
+    files = {"solution.py": "def t1():\n    return True\ndef t2():\n    return True\n"}
+    for minor in range(8, 16):
+        files[f".local/lib/python3.{minor}/site-packages/evil.pth"] = (
+            "import sys; sys.stderr.write('PTH_RAN\\n')\n")
+    out = sandbox.run({"files": files})
+    assert out.score_bps == 10_000 and "PTH_RAN" not in out.outputs["log_tail"]
+
+
+def test_command__not_root__refused_unless_the_operator_allows_it(
+        sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a normal user the agent's code would run as the service's own user: refused, with
+    what to do, unless PACTBOND_COMMAND_UNSANDBOXED=1 (a host the operator can lose)."""
+    from pactbond.oracle.evaluators import command
+
+    real = command.sandbox_support()
+    monkeypatch.setattr(command, "sandbox_support", lambda: dataclasses.replace(
+        real, root=False, drop_user=False))
+    monkeypatch.delenv("PACTBOND_COMMAND_UNSANDBOXED", raising=False)
+    with pytest.raises(EvaluatorError, match="PACTBOND_COMMAND_UNSANDBOXED=1"):
+        sandbox.run("def t1():\n    return True\ndef t2():\n    return True\n")
 
 
 @pytest.mark.skipif(not sandbox_support().drop_user, reason="needs root to switch the run's uid")

@@ -921,6 +921,17 @@ def test_store__older_attempt_mined__both_rows_in_one_write(tmp_path: Path) -> N
     s.close()
 
 
+def test_store__new_database_private_to_the_service_user(tmp_path: Path) -> None:
+    """It holds hidden-set reveals, votes and other agents' deliverables: 0600 in a 0700
+    directory it creates (SQLite made it 0644)."""
+    s = Store(tmp_path / "data" / "o.db")
+    s.intend("vote", 1)
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700
+    for f in (tmp_path / "data").iterdir():  # the database and its WAL files
+        assert f.stat().st_mode & 0o077 == 0, f
+    s.close()
+
+
 def test_store__commit_fails_after_signing__signature_dropped(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     args = (7, 0, 9_000, keccak(b"e"), keccak(b"d"), keccak(b"s"), 100, "0xM")

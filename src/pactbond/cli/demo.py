@@ -253,6 +253,9 @@ def start_oracles(workdir: Path, rpc: str, manifest: Path, docs: Path,
             env = {k: v for k, v in os.environ.items() if not k.startswith("PACTBOND_")}
             # an anvil test key: public, devnet only
             env["PACTBOND_DEMO_ORACLE_KEY"] = "0x" + bytes(dev_account(i).key).hex()
+            # the demo's own throwaway chain and files: as a normal user the code evaluator may
+            # run agent code unsandboxed here (never on an oracle with a real key)
+            env["PACTBOND_COMMAND_UNSANDBOXED"] = "1"
             log = (workdir / f"oracle{i}.log").open("ab")
             proc = subprocess.Popen(  # noqa: S603 (our own interpreter and module)
                 [sys.executable, "-m", "pactbond", "oracle", "run", "--config", str(path)],

@@ -223,9 +223,15 @@ class Store:
         self._clock = clock
         self._lock = threading.RLock()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # private to the service's user: the database holds hidden-set reveals, the
+            # member's votes and other agents' deliverables (an agent's code run by the
+            # evaluator must not read them); SQLite gives its WAL files the database's mode
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fresh = not self.path.exists()
             self._db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None,
                                        check_same_thread=False)
+            if fresh:
+                os.chmod(self.path, 0o600)
             self._wal()
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")

@@ -49,10 +49,11 @@ service runs as root, the run switches to a fresh unprivileged uid (so it cannot
 service's keys, and RLIMIT_NPROC bounds it), every process of that uid is killed afterwards,
 and files it left in /tmp, /var/tmp or /dev/shm are removed; the suite and deliverable files
 are read-only to it, it may create files in the scratch directory. The scratch root's parents
-must then be searchable by other users (o+x), e.g. /tmp. As another user the sandbox is
-weaker (`outputs.sandbox_user` false): limits still apply and what remains in the run's
-session or namespaces is killed, but a process that leaves both can survive the run, and
-RLIMIT_NPROC counts all of that user's processes.
+must then be searchable by other users (o+x), e.g. /tmp. As another user the agent's code
+would run as the service's own user (its keystore, database and environment readable), so the
+evaluator refuses unless the operator sets PACTBOND_COMMAND_UNSANDBOXED=1 for a host it can
+lose (the demo does): limits still apply and what remains in the run's session or namespaces
+is killed, but a process that leaves both can survive the run (`outputs.sandbox_user` false).
 """
 
 from __future__ import annotations
@@ -93,6 +94,8 @@ from pactbond.oracle.evaluators.base import (
 from pactbond.oracle.spec import SpecError, parse_hash
 
 SAFE_PATH = "/usr/bin:/bin"
+# set to 1 by an operator whose host may be lost: agent code then runs as the service's user
+UNSANDBOXED_ENV = "PACTBOND_COMMAND_UNSANDBOXED"
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 MAX_FILES = 1000
@@ -552,6 +555,14 @@ class CommandEvaluator:
         if support.root and not support.drop_user:
             raise EvaluatorError("command: running as root and cannot switch to an unprivileged "
                                  f"uid ({support.notes}); refusing to run agent code as root")
+        if not support.root and os.environ.get(UNSANDBOXED_ENV) != "1":
+            # the agent's code would run as this service's own user: it could read the
+            # keystore, the database and the service's environment, and signal the service
+            raise EvaluatorError(
+                "command: not running as root, so agent code would run as this service's own "
+                "user (keystore, database and environment readable); refusing. Run the oracle "
+                f"as root (each run gets its own unprivileged uid) or set {UNSANDBOXED_ENV}=1 "
+                "on a host you can lose")
 
         root_dir = ctx.scratch_root or tempfile.gettempdir()
         uid = _pick_uid() if support.drop_user else None
@@ -571,16 +582,20 @@ class CommandEvaluator:
         finally:
             if uid is not None:
                 _kill_uid(uid)
-                _wait_gone(uid)
+                gone = _wait_gone(uid)
                 _sweep_temp(uid)
             _rmtree(scratch)
+        if uid is not None and not gone:
+            raise EvaluatorError(f"command: processes of uid {uid} survived the run's end")
         return self._grade(suite, run, base_outputs)
 
     def _run(self, p: CommandParams, suite: Suite, scratch: str, uid: int | None,
              support: SandboxSupport) -> RunResult:
         token = secrets.token_hex(16)
+        # PYTHONNOUSERSITE: a deliverable file .local/lib/python3.X/site-packages/x.pth under
+        # HOME would otherwise run inside the runner, before it reads the report token
         env = {"PATH": SAFE_PATH, "HOME": scratch, "TMPDIR": scratch, "LANG": "C.UTF-8",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+               "PYTHONDONTWRITEBYTECODE": "1", "PYTHONNOUSERSITE": "1"}
         flags = 0
         if support.net_isolated:
             flags = CLONE_NEWNET if support.root else CLONE_NEWUSER | CLONE_NEWNET
