@@ -431,13 +431,25 @@ class Pactbond:
         except (Web3Exception, ValueError, requests.RequestException, OSError) as e:
             # web3 resends on a timeout or a 5xx: the node may hold (or have mined) the first
             # copy and answer the retry "already known" / "nonce too low". Ours if it knows it.
-            if self.tx_status(tx_hash) == "unknown":
+            try:
+                status = self.tx_status(tx_hash)
+            except (Web3Exception, ValueError, requests.RequestException, OSError):
+                raise NodeError(f"the node could not be reached ({type(e).__name__}): "
+                                f"transaction {_hex(tx_hash)} (nonce {tx['nonce']}) may or may "
+                                "not have been sent; check it before sending again") from None
+            if status == "unknown":
                 if isinstance(e, (requests.RequestException, OSError)):
                     raise NodeError(f"the node could not be reached: {type(e).__name__}; "
                                     f"transaction {_hex(tx_hash)} was not sent") from None
                 raise self._node_error(e) from None
         try:
             receipt = self._receipt(tx_hash, int(tx["nonce"]))
+        except (requests.RequestException, OSError) as e:
+            # sent, then the node went away: it may still be mined
+            raise TxPendingError(
+                f"lost the node ({type(e).__name__}) while waiting for transaction "
+                f"{_hex(tx_hash)} (nonce {tx['nonce']}); it may still be mined: wait for it "
+                "rather than sending the call again", tx_hash, int(tx["nonce"])) from None
         except (Web3Exception, ValueError) as e:
             raise self._node_error(e) from None
         log.info("%s %s in block %s: status %s, gas %s", fn.name, _hex(bytes(tx_hash)),
