@@ -85,7 +85,7 @@ class Fetcher:
 
     def _run(self, f: _Fetch, url: str, limit: int) -> None:
         try:
-            f.result = self._download(url, limit, f.started + self.total)
+            f.result = download(url, limit, self.wait, self.total, f.started + self.total)
         except ValueError as e:
             f.error = str(e)
         except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as e:
@@ -94,9 +94,6 @@ class Fetcher:
         finally:
             f.ended = time.monotonic()
             f.done.set()
-
-    def _download(self, url: str, limit: int, deadline: float) -> bytes | None:
-        return download(url, limit, self.wait, self.total, deadline)
 
 
 def download(url: str, limit: int, read_timeout: float, total: float,

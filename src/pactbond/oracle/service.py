@@ -549,8 +549,8 @@ class Oracle:
             if res.error is not None:
                 why = f"{name}: {res.error}"
                 continue
-            got = res.data
-            if got is None or len(got) > limit:
+            got = res.data  # at most `limit` bytes: downloads are keyed by URL and limit
+            if got is None:
                 continue
             if content_hash(got) != h:
                 why = f"{name}: bytes do not match the deliverable hash"
@@ -649,11 +649,11 @@ class Oracle:
                 self._release_batch(bi, f"batch not estimated: {str(e)[:200]}")
                 return []  # a node fault, not the batch's size: the tick goes on with singles
             gas = None  # more gas than the node's block limit
-        if gas is None or gas * 6 // 5 > min(self.cfg.max_batch_gas, block_gas):
+        bound = min(self.cfg.max_batch_gas, block_gas)
+        if gas is None or gas * 6 // 5 > bound:
             self._release_batch(bi, "batch over the gas bound: split")
             log.info("batch over the gas bound: split", extra={"fields": {
-                "jobs": len(group), "gas": gas,
-                "bound": min(self.cfg.max_batch_gas, block_gas)}})
+                "jobs": len(group), "gas": gas, "bound": bound}})
             half = max(len(group) // 2, 1)
             first = self._send_batch(group[:half], room, block_gas)
             return first + self._send_batch(group[half:], room - len(first), block_gas)
