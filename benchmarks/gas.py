@@ -72,6 +72,9 @@ from web3.contract import Contract
 
 from pactbond import eip712
 from pactbond.client import merged_escrow_abi
+from pactbond.events import decode, topic_map
+from pactbond.jobfields import EVENTS as FIELD_EVENTS
+from pactbond.jobfields import JobFields, apply, lanes_of, voters
 from pactbond.deploy import CONTRACTS, artifact, contract_at, deploy
 from pactbond.devnet import Devnet
 from pactbond.models import PactTerms, Vote
@@ -306,8 +309,22 @@ class Bench:
         self.insurance, self.keeper, self.bulk_buyer = rest[6], rest[7], rest[8]
         self.batch_agents = rest[9:19]  # 10 distinct agents for the batch-settlement figure
         self.pacts: dict[int, PactTerms] = {}
+        self.fields: dict[int, JobFields] = {}
+        self.last_votes: dict[int, list[tuple[Any, ...]]] = {}
 
     # -- helpers --------------------------------------------------------------------------
+
+    def track(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """Fold the receipt's job events into self.fields (the job fields every call passes)."""
+        rec = self.ch.w3.eth.get_transaction_receipt(receipt["transactionHash"])
+        for log in rec["logs"]:
+            ev = decode(self.esc, log, self.topics)
+            if ev is not None and ev.name in FIELD_EVENTS:
+                jid = ev.job_id  # type: ignore[attr-defined]
+                f = apply(self.fields.get(jid), ev.name, dict(ev))
+                if f is not None:
+                    self.fields[jid] = f
+        return receipt
 
     def measure(self, key: str, receipt: dict[str, Any], ecrecovers: int = 0) -> int:
         gas = int(receipt["gasUsed"], 16)
@@ -325,6 +342,8 @@ class Bench:
         ch.nonces.clear()
         self.registry = contract_at(ch.w3, "PactRegistry", self.manifest.address("PactRegistry"))
         self.escrow = contract_at(ch.w3, "PactEscrow", self.manifest.address("PactEscrow"))
+        self.esc = ch.w3.eth.contract(address=self.escrow.address, abi=merged_escrow_abi())
+        self.topics = topic_map(self.esc)
         mock = compile_mock()
         r = ch.send(self.owner, None, ch.w3.eth.contract(
             abi=mock["abi"], bytecode=mock["bytecode"]).constructor(
@@ -387,28 +406,32 @@ class Bench:
         value = VALUE + FEE if t.asset == ETH else 0
         r = self.ch.tx(buyer or self.buyer, self.escrow, "open", t.as_tuple(), pid,
                        self.agent.address, VALUE, cv, av, value=value)
-        return jid, r
+        return jid, self.track(r)
 
-    def job(self, jid: int) -> tuple[Any, ...]:
-        out: tuple[Any, ...] = self.ch.call(self.escrow, "job", jid)
-        return out
+    def job(self, jid: int) -> JobFields:
+        return self.fields[jid]
 
     def terms_of(self, jid: int) -> PactTerms:
-        return self.pacts[self.job(jid)[0][3]]
+        return self.pacts[self.job(jid).pact_id]
+
+    def jtx(self, who: LocalAccount, fn: str, jid: int, *args: Any, c: Any = None,
+            **kw: Any) -> dict[str, Any]:
+        """A job call: (job_id, terms, job fields, *args)."""
+        return self.track(self.ch.tx(who, c or self.escrow, fn, jid, self.terms_of(jid).as_tuple(),
+                                     self.job(jid).as_tuple(), *args, **kw))
 
     def accept(self, jid: int) -> dict[str, Any]:
-        return self.ch.tx(self.agent, self.escrow, "accept", jid, self.terms_of(jid).as_tuple())
+        return self.jtx(self.agent, "accept", jid)
 
     def submit(self, jid: int) -> dict[str, Any]:
-        return self.ch.tx(self.agent, self.escrow, "submit", jid,
-                          self.terms_of(jid).as_tuple(), keccak(f"deliverable:{jid}".encode()),
-                          "")
+        return self.jtx(self.agent, "submit", jid, keccak(f"deliverable:{jid}".encode()), "")
 
     def votes(self, jid: int, members: list[LocalAccount], scores: list[int]
               ) -> list[tuple[Any, ...]]:
-        j, deliverable, *_ = self.job(jid)
-        t = self.pacts[j[3]]
-        deadline = j[8]
+        j = self.job(jid)
+        deliverable = j.deliverable
+        t = self.pacts[j.pact_id]
+        deadline = j.deadline
         dom = eip712.domain_separator(self.ch.chain_id, self.escrow.address)
         out = []
         for m, s in zip(members, scores, strict=True):
@@ -421,12 +444,13 @@ class Bench:
 
     def settle(self, jid: int, members: list[LocalAccount], scores: list[int]
                ) -> dict[str, Any]:
-        return self.ch.tx(self.keeper, self.escrow, "settle", jid,
-                          self.terms_of(jid).as_tuple(), self.votes(jid, members, scores))
+        self.last_votes[jid] = self.votes(jid, members, scores)
+        return self.jtx(self.keeper, "settle", jid, self.last_votes[jid])
 
     def finalize(self, jid: int) -> dict[str, Any]:
-        return self.ch.tx(self.keeper, self.escrow, "finalize", jid,
-                          self.terms_of(jid).as_tuple())
+        """finalize with the first counted vote as Feedback's evidence (ADR 011)."""
+        m, s, ev, deadline, sig = self.last_votes[jid][0]
+        return self.jtx(self.keeper, "finalize", jid, (m, s, ev, deadline, False, [], sig))
 
     def open_jobs(self) -> int:
         """Jobs not yet terminal (small counts only: one call per job)."""
@@ -434,7 +458,13 @@ class Bench:
         return sum(1 for j in range(1, n + 1) if self.state(j) < 6)
 
     def state(self, jid: int) -> int:
-        return int(self.job(jid)[0][1])
+        """The job's state; VERDICT (derived on chain) when SUBMITTED with >= 2 lanes counted."""
+        f = self.job(jid)
+        word, ext = self.ch.call(self.escrow, "job_word", jid)
+        assert f.matches(jid, word), f"job {jid}: tracked fields do not match the stored word"
+        if f.state == 3 and bin(voters(lanes_of(word, ext))).count("1") >= 2:
+            return 4
+        return f.state
 
     # -- scenarios ------------------------------------------------------------------------
 
@@ -502,18 +532,20 @@ class Bench:
         for k in range(n):
             a = self.batch_agents[k % len(self.batch_agents)]
             jid = ch.call(self.escrow, "job_count") + 1
-            ch.tx(self.buyer, self.escrow, "open", t.as_tuple(), pid, a.address, VALUE, cv, av,
-                  value=VALUE + FEE)
-            ch.tx(a, self.escrow, "accept", jid, t.as_tuple())
-            ch.tx(a, self.escrow, "submit", jid, t.as_tuple(), keccak(f"d:{jid}".encode()), "")
+            self.track(ch.tx(self.buyer, self.escrow, "open", t.as_tuple(), pid, a.address,
+                             VALUE, cv, av, value=VALUE + FEE))
+            self.track(ch.tx(a, self.escrow, "accept", jid, t.as_tuple(),
+                             self.job(jid).as_tuple()))
+            self.track(ch.tx(a, self.escrow, "submit", jid, t.as_tuple(),
+                             self.job(jid).as_tuple(), keccak(f"d:{jid}".encode()), ""))
             jids.append(jid)
-        deadline = min(self.job(j)[0][8] for j in jids)
+        deadline = min(self.job(j).deadline for j in jids)
         dom = eip712.domain_separator(ch.chain_id, self.escrow.address)
         members = self.evaluators[:2]
         by_member, sigs = [], []
         for m in members:
             batch = VoteBatch(round=0, deadline=deadline, votes=[
-                Vote(job_id=j, deliverable_hash=self.job(j)[1], spec_hash=t.spec_hash,
+                Vote(job_id=j, deliverable_hash=self.job(j).deliverable, spec_hash=t.spec_hash,
                      score_bps=9000, evidence_hash=keccak(f"e:{j}:{m.address}".encode()),
                      round=0, deadline=deadline) for j in jids])
             sig = eip712.sign_digest(m.key, eip712.digest(dom, batch.struct_hash()))
@@ -521,8 +553,9 @@ class Bench:
             by_member.append(sb.items())
             sigs.append(sb.signature_tuple())
         items = [bm[j] for j in jids for bm in by_member]
-        r = ch.tx(self.keeper, esc, "settle_batch", pid, t.as_tuple(), 0, items, sigs,
-                  gas=BLOCK_GAS_LIMIT // 2)
+        r = ch.tx(self.keeper, esc, "settle_batch", pid, t.as_tuple(), 0,
+                  [self.job(j).as_tuple() for j in jids], items, sigs, gas=BLOCK_GAS_LIMIT // 2)
+        self.track(r)
         assert all(self.state(j) == 4 for j in jids), "batch did not record the verdicts"
         gas = int(r["gasUsed"], 16)
         self.batch_result = {"gas": gas // n, "total": gas, "jobs": n,

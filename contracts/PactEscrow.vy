@@ -59,9 +59,10 @@ def __init__(registry: address, evaluator_cooldown: uint256, appeals: address):
 @reentrant
 def __default__():
     """
-    @notice Runs cancel, expire, challenge, appeal, resolve and settle_batch in the facet on this
-            contract's storage. Not locked here: each facet function takes the shared
-            reentrancy lock itself. Facet functions return nothing.
+    @notice Runs cancel, expire, challenge, appeal and resolve in the appeals facet, and
+            through it settle_batch, request_unstake and withdraw_evaluator_stake in the batch
+            facet, on this contract's storage. Not locked here: each facet function takes the
+            shared reentrancy lock itself. Facet functions return nothing.
     """
     ok: bool = False
     ret: Bytes[256] = b""
@@ -122,39 +123,6 @@ def withdraw_stake(asset: address, amount: uint256, to: address = msg.sender):
     core.agent_stake_word[msg.sender][asset] = w - amount
     log core.StakeWithdrawn(account=msg.sender, asset=asset, amount=amount, evaluator=False)
     core._push(asset, to, amount)
-
-
-@external
-def request_unstake(asset: address, amount: uint256):
-    """
-    @notice Start the cooldown for `amount` of evaluator stake that is neither reserved nor
-            already pending. A new request adds to the pending amount and restarts the cooldown.
-    """
-    assert amount > 0, "stake: zero amount"
-    w: uint256 = core.evaluator_stake_word[msg.sender][asset]
-    assert amount + (w >> 128) <= w % core.U128, "stake: exceeds unreserved stake"
-    core.evaluator_stake_word[msg.sender][asset] = w - amount
-    pending: uint256 = core.evaluator_pending_word[msg.sender][asset] % core.U128 + amount
-    assert pending < core.U128, "stake: amount too large"
-    unlock_at: uint256 = block.timestamp + core.EVALUATOR_COOLDOWN
-    core.evaluator_pending_word[msg.sender][asset] = pending | (unlock_at << 128)
-    log core.UnstakeRequested(account=msg.sender, asset=asset, amount=amount, unlock_at=unlock_at)
-
-
-@external
-def withdraw_evaluator_stake(asset: address, to: address = msg.sender):
-    """
-    @notice After the cooldown, withdraw the pending evaluator stake. Reservations are always
-            backed by stake outside the pending amount, so penalties never reach it.
-    """
-    assert to != empty(address), "stake: zero recipient"
-    pw: uint256 = core.evaluator_pending_word[msg.sender][asset]
-    pending: uint256 = pw % core.U128
-    assert pending > 0, "stake: nothing pending"
-    assert block.timestamp >= pw >> 128, "stake: cooldown not over"
-    core.evaluator_pending_word[msg.sender][asset] = 0
-    log core.StakeWithdrawn(account=msg.sender, asset=asset, amount=pending, evaluator=True)
-    core._push(asset, to, pending)
 
 
 @external
@@ -234,21 +202,19 @@ def _open(p: types.PactTerms, pact_id: uint256, agent: address, amount: uint256,
     core.job_count = jid
     deadline: uint256 = block.timestamp + p.accept_window
     assert ev < 2**24 and eav < 2**24, "escrow: version id too large"
-    core.jobs[jid].head = convert(msg.sender, uint256) | (core.OPEN << 160) | (pact_id << 176) | (ev << 208) | (eav << 232)
-    core.jobs[jid].tail = convert(agent, uint256) | (r.active << 160) | (deadline << 176)
-    core.jobs[jid].money = amount | (p.evaluator_fee << 128)
+    core._save(jid, core.Job(buyer=msg.sender, state=core.OPEN, by_agent=False, pact_id=pact_id, cv=ev, av=eav, agent=agent, reserved=r.active, deadline=deadline, close_at=0, value=amount, fee=p.evaluator_fee, deliverable=empty(bytes32), r0=0, lanes=0))
     log core.JobOpened(job_id=jid, pact_id=pact_id, buyer=msg.sender, agent=agent, value=amount, fee=p.evaluator_fee, committee_version=ev, appeal_version=eav, reserved=r.active, accept_deadline=deadline)
     return jid
 
 
 @external
-def accept(job_id: uint256, terms: types.PactTerms):
+def accept(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
     """
     @notice The agent accepts an core.OPEN job until the accept deadline, locking its bond from free
             stake, within its exposure cap under the pact.
     """
     assert not staticcall core.IRegistry(core.REGISTRY).paused(), "escrow: paused"
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     assert j.state == core.OPEN, "escrow: not open"
     assert msg.sender == j.agent, "escrow: not agent"
     assert block.timestamp <= j.deadline, "escrow: accept window closed"
@@ -268,12 +234,12 @@ def accept(job_id: uint256, terms: types.PactTerms):
 
 
 @external
-def submit(job_id: uint256, terms: types.PactTerms, deliverable_hash: bytes32, uri: String[256] = ""):
+def submit(job_id: uint256, terms: types.PactTerms, job: types.JobFields, deliverable_hash: bytes32, uri: String[256] = ""):
     """
     @notice The agent submits the hash of its deliverable (and optionally where to fetch it)
             until the work deadline; the evaluation window starts.
     """
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     assert j.state == core.ACCEPTED, "escrow: not accepted"
     assert msg.sender == j.agent, "escrow: not agent"
     assert block.timestamp <= j.deadline, "escrow: work deadline passed"
@@ -282,45 +248,46 @@ def submit(job_id: uint256, terms: types.PactTerms, deliverable_hash: bytes32, u
     j.state = core.SUBMITTED
     j.deadline = block.timestamp + terms.eval_window
     j.close_at = j.deadline
+    j.deliverable = deliverable_hash
     core._save(job_id, j)
-    core.jobs[job_id].deliverable = deliverable_hash
     log core.JobSubmitted(job_id=job_id, deliverable_hash=deliverable_hash, uri=uri, eval_deadline=j.deadline)
 
 
 @external
-def settle(job_id: uint256, terms: types.PactTerms, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
+def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
     """
     @notice Post round-0 votes, one or many, each member once. The call whose votes reach the
-            threshold records the verdict; the vote that closes round 0 (every reserved,
-            unrevoked member counted) with a zero challenge window also settles the job. Any
-            vote that does not count reverts the whole call with its reason.
+            threshold has the verdict (logged); the vote that closes round 0 (every reserved,
+            unrevoked member counted) with a zero challenge window also settles the job, with
+            the call's first vote's evidence in Feedback. Any vote that does not count reverts
+            the whole call with its reason.
     """
     assert len(votes) > 0, "vote: no votes"
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True)
-    deliverable: bytes32 = core.jobs[job_id].deliverable
-    lanes: uint256 = core.jobs[job_id].r0
-    first: bool = lanes == 0
+    before: uint256 = core._lanes(job_id, j, r)
+    lanes: uint256 = before
     for sv: types.SignedVote in votes:
-        digest: bytes32 = core._digest(core._vote_hash(job_id, deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline))
+        digest: bytes32 = core._digest(core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline))
         lanes = core._count0(job_id, j, r, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline, digest, sv.signature)
-    if first:
-        core.jobs[job_id].evidence = votes[0].evidence_hash
-    core._after_round0(job_id, j, terms, r, lanes)
+    core._after_round0(job_id, j, terms, r, before, lanes, votes[0].evidence_hash)
 
 
 @external
-def finalize(job_id: uint256, terms: types.PactTerms):
+def finalize(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evidence: types.Evidence):
     """
     @notice Settle a job with a round-0 verdict once its challenge deadline has passed.
+            `evidence`: a counted round-0 vote whose evidence hash Feedback carries (empty
+            member: none).
     """
-    j: core.Job = core._load(job_id)
-    assert j.state == core.VERDICT, "escrow: no verdict"
+    j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
+    lanes: uint256 = core._lanes(job_id, j, r)
+    assert core._verdict(j, r, lanes), "escrow: no verdict"
     assert block.timestamp > j.close_at + terms.challenge_window, "escrow: challenge window open"
-    lanes: uint256 = core.jobs[job_id].r0
-    core._settle_score(job_id, j, terms, staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False), core._median(lanes), lanes, j.reserved)
+    core._settle_score(job_id, j, terms, r, core._median(lanes), lanes, j.reserved, core._evidence(job_id, j, terms, r, lanes, evidence))
 
 
 @view
@@ -365,25 +332,14 @@ def is_valid_signature(member: address, digest: bytes32, signature: Bytes[core.M
 
 @view
 @external
-def job(job_id: uint256) -> (core.Job, bytes32, bytes32, uint256, uint256):
+def job_word(job_id: uint256) -> (uint256, uint256):
     """
-    @notice A job: its fields, deliverable hash, evidence hash of its first counted vote, and
-            its round-0 and round-1 vote lanes (16 bits per member index: score + 1).
+    @notice A job's stored word (the 192-bit commitment to its types.JobFields | the current
+            round's lanes of members 0-3) and the lanes of members 4-15. The fields come from
+            the job's logs (JobOpened, JobAccepted, JobSubmitted, JobUpdated and the terminal
+            event); `job` checks them.
     """
-    return core._load(job_id), core.jobs[job_id].deliverable, core.jobs[job_id].evidence, core.jobs[job_id].r0, core.jobs[job_id].r1
-
-
-@view
-@external
-def median_score(job_id: uint256, round: uint256) -> uint256:
-    """
-    @notice The median of a round's counted votes (reverts if there are none).
-    """
-    lanes: uint256 = core.jobs[job_id].r0
-    if round == 1:
-        lanes = core.jobs[job_id].r1
-    assert lanes != 0, "vote: no votes"
-    return core._median(lanes)
+    return core.jobs[job_id], core.lanes_ext[job_id]
 
 
 @view

@@ -4,10 +4,11 @@
 """
 @title pactbond escrow appeals facet
 @license Apache-2.0
-@notice cancel, expire, challenge, appeal (round-1 votes), resolve and batch vote posting
-        for PactEscrow. Runs
+@notice cancel, expire, challenge, appeal (round-1 votes) and resolve for PactEscrow. Runs
         only by delegatecall from PactEscrow's fallback, on PactEscrow's storage (the shared
-        escrow_core module); called directly, every function refuses.
+        escrow_core module); called directly, every function refuses. Its own fallback runs
+        the rest (batch vote posting, evaluator unstaking) in PactEscrowBatch, on the same
+        storage.
 """
 
 from .modules import types
@@ -18,16 +19,38 @@ initializes: core
 exports: (core.REGISTRY, core.EVALUATOR_COOLDOWN)
 
 SELF: immutable(address)
+BATCH: public(immutable(address))
 
 
 @deploy
-def __init__(registry: address, evaluator_cooldown: uint256):
+def __init__(registry: address, evaluator_cooldown: uint256, batch: address):
     """
     @notice Deploy the facet with the same immutables as its escrow: immutables live in code,
             so under delegatecall the facet reads its own (the escrow checks they are equal).
+    @param batch The PactEscrowBatch facet, with the same immutables (checked here).
     """
+    assert batch.is_contract, "escrow: batch facet has no code"
+    assert staticcall core.IFacet(batch).REGISTRY() == registry, "escrow: facet registry differs"
+    assert staticcall core.IFacet(batch).EVALUATOR_COOLDOWN() == evaluator_cooldown, "escrow: facet cooldown differs"
     SELF = self
+    BATCH = batch
     core.__init__(registry, evaluator_cooldown)
+
+
+@payable
+@external
+@reentrant
+def __default__():
+    """
+    @notice Runs settle_batch, request_unstake and withdraw_evaluator_stake in PactEscrowBatch
+            on the escrow's storage. Not locked here: each function there takes the shared
+            reentrancy lock itself.
+    """
+    ok: bool = False
+    ret: Bytes[256] = b""
+    ok, ret = raw_call(BATCH, msg.data, max_outsize=256, is_delegate_call=True, revert_on_failure=False)
+    if not ok:
+        raw_revert(ret)
 
 
 @view
@@ -37,13 +60,13 @@ def _only_delegated():
 
 
 @external
-def cancel(job_id: uint256, terms: types.PactTerms):
+def cancel(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
     """
     @notice Cancel an core.OPEN job: the buyer any time before acceptance, anyone after the accept
             deadline. Value and fee go back to the buyer; nothing is recorded.
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     assert j.state == core.OPEN, "escrow: not open"
     assert msg.sender == j.buyer or block.timestamp > j.deadline, "escrow: accept window open"
     core._check_terms(j.pact_id, terms)
@@ -55,7 +78,7 @@ def cancel(job_id: uint256, terms: types.PactTerms):
 
 
 @external
-def expire(job_id: uint256, terms: types.PactTerms):
+def expire(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
     """
     @notice Anyone expires a job past its deadline: core.ACCEPTED after the work deadline (no
             delivery: refund, slash as a fail, cap reset), or core.SUBMITTED without a verdict after
@@ -63,7 +86,7 @@ def expire(job_id: uint256, terms: types.PactTerms):
             members' reservations burned).
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
     to_agent: uint256 = 0
@@ -80,11 +103,12 @@ def expire(job_id: uint256, terms: types.PactTerms):
         log core.JobExpired(job_id=job_id, no_delivery=True, to_agent=0, slashed=slashed)
         log core.Feedback(agent=j.agent, job_id=job_id, pact_id=j.pact_id, buyer=j.buyer, score_bps=0, evidence_hash=empty(bytes32))
         return
-    assert j.state == core.SUBMITTED, "escrow: not expirable"
+    lanes: uint256 = core._lanes(job_id, j, r)
+    assert j.state == core.SUBMITTED and not core._verdict(j, r, lanes), "escrow: not expirable"
     assert block.timestamp > j.deadline, "escrow: evaluation window open"
     j.state = core.EXPIRED_NO_VERDICT
     core._save(job_id, j)
-    core._end_reservations(job_id, j, terms.asset, r, j.reserved & ~core._voters(core.jobs[job_id].r0))
+    core._end_reservations(job_id, j, terms.asset, r, j.reserved & ~core._voters(lanes))
     if terms.silence_release:
         to_agent = j.value
         core._to_free(j.agent, terms.asset, to_agent, job_id)
@@ -102,33 +126,41 @@ def expire(job_id: uint256, terms: types.PactTerms):
 
 @payable
 @external
-def challenge(job_id: uint256, terms: types.PactTerms, expected_score: uint256):
+def challenge(job_id: uint256, terms: types.PactTerms, job: types.JobFields, expected_score: uint256):
     """
     @notice The buyer or the agent challenges the round-0 verdict after round-0 close and until
             the challenge deadline, paying the pact's challenge bond. Reverts "escrow: score
             changed" unless the round-0 median equals `expected_score`.
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id)
-    assert j.state == core.VERDICT, "escrow: no verdict to challenge"
+    j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
+    lanes: uint256 = core._lanes(job_id, j, r)
+    assert core._verdict(j, r, lanes), "escrow: no verdict to challenge"
     assert terms.challenge_window > 0, "escrow: pact has no challenges"
     # "after round-0 close": close_at is E, or the second every reserved unrevoked member voted
     assert block.timestamp > j.close_at, "escrow: round 0 open"
     assert block.timestamp <= j.close_at + terms.challenge_window, "escrow: challenge window closed"
     assert msg.sender == j.buyer or msg.sender == j.agent, "escrow: not a party"
-    s0: uint256 = core._median(core.jobs[job_id].r0)
+    s0: uint256 = core._median(lanes)
     assert s0 == expected_score, "escrow: score changed"
     j.state = core.CHALLENGED
     j.by_agent = msg.sender == j.agent
     j.deadline = block.timestamp + terms.appeal_window
+    # the round-0 lanes move into the fields; the clear bits start round 1
+    j.r0 = lanes
+    j.lanes = 0
     core._save(job_id, j)
+    if lanes >= core.U64:
+        core.lanes_ext[job_id] = 0
+    core._updated(job_id, j)
     core._pull(terms.asset, msg.sender, terms.challenge_bond)
     log core.JobChallenged(job_id=job_id, challenger=msg.sender, score_bps=s0, appeal_deadline=j.deadline)
 
 
 @external
-def appeal(job_id: uint256, terms: types.PactTerms, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
+def appeal(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
     """
     @notice Post round-1 votes of the appeal committee version bound to the job, until the
             appeal deadline. A member counts if it accepted that version, its key is not
@@ -136,19 +168,18 @@ def appeal(job_id: uint256, terms: types.PactTerms, votes: DynArray[types.Signed
     """
     self._only_delegated()
     assert len(votes) > 0, "vote: no votes"
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
-    deliverable: bytes32 = core.jobs[job_id].deliverable
-    lanes: uint256 = core.jobs[job_id].r1
+    lanes: uint256 = core._lanes(job_id, j, r)
     for sv: types.SignedVote in votes:
-        digest: bytes32 = core._digest(core._vote_hash(job_id, deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 1, sv.deadline))
+        digest: bytes32 = core._digest(core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 1, sv.deadline))
         lanes = core._count1(job_id, j, r, terms.asset, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline, digest, sv.signature)
-    core.jobs[job_id].r1 = lanes
+    core._put_lanes(job_id, lanes)
 
 
 @external
-def resolve(job_id: uint256, terms: types.PactTerms):
+def resolve(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evidence: types.Evidence):
     """
     @notice Resolve a challenged job after the appeal deadline, or as soon as every accepted,
             unrevoked member of the appeal version has voted and the appeal threshold is met.
@@ -156,19 +187,20 @@ def resolve(job_id: uint256, terms: types.PactTerms):
             appeal median if it overturns the verdict, else with the round-0 median.
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id)
+    j: core.Job = core._load(job_id, job)
     assert j.state == core.CHALLENGED, "escrow: not challenged"
     core._check_terms(j.pact_id, terms)
     ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
-    r1: uint256 = core.jobs[job_id].r1
+    r1: uint256 = core._lanes(job_id, j, ar)
     voters1: uint256 = core._voters(r1)
     n1: uint256 = core._popcount(voters1)
     if block.timestamp <= j.deadline:
         # early: every accepted, unrevoked appeal member has voted and the threshold is met
         assert n1 >= ar.threshold and ar.active & ~voters1 == 0, "escrow: appeal open"
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
-    r0: uint256 = core.jobs[job_id].r0
+    r0: uint256 = j.r0
     s0: uint256 = core._median(r0)
+    evidence_hash: bytes32 = core._evidence(job_id, j, terms, r, r0, evidence)
     challenger: address = j.buyer
     other: address = j.agent
     if j.by_agent:
@@ -180,7 +212,7 @@ def resolve(job_id: uint256, terms: types.PactTerms):
         core._credit(challenger, asset, terms.challenge_bond, job_id)
         core._bump_challenge(j, False, False)
         log core.AppealResolved(job_id=job_id, quorum=False, overturned=False, challenger_won=False, score_bps=s0)
-        core._settle_score(job_id, j, terms, r, s0, r0, j.reserved)
+        core._settle_score(job_id, j, terms, r, s0, r0, j.reserved, evidence_hash)
         return
     s1: uint256 = core._median(r1)
     pay0: uint256 = core._pay(terms, s0)
@@ -226,75 +258,6 @@ def resolve(job_id: uint256, terms: types.PactTerms):
         score = s1
     core._bump_challenge(j, overturned, j.by_agent and not won)
     log core.AppealResolved(job_id=job_id, quorum=True, overturned=overturned, challenger_won=won, score_bps=score)
-    core._settle_score(job_id, j, terms, r, score, r0, release)
+    core._settle_score(job_id, j, terms, r, score, r0, release, evidence_hash)
 
 
-# ---------------------------------------------------------------------------------------------
-# settlement internals
-
-
-@external
-def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, items: DynArray[types.BatchItem, core.MAX_BATCH], signatures: DynArray[types.BatchSignature, core.MAX_MEMBERS]):
-    """
-    @notice Post votes for many jobs of one pact, with one signature per member over a
-            VoteBatch: the Merkle root (sorted pairs) of its Vote struct hashes. Each item is
-            proved against its member's root and counted under the rules of single votes; items
-            of one job must be adjacent.
-    """
-    self._only_delegated()
-    assert round <= 1, "vote: bad round"
-    assert len(items) > 0, "vote: no votes"
-    core._check_terms(pact_id, terms)
-    roots: DynArray[bytes32, core.MAX_MEMBERS] = []
-    for bs: types.BatchSignature in signatures:
-        d: bytes32 = core._digest(keccak256(abi_encode(core.VOTE_BATCH_TYPEHASH, bs.votes_root, round, bs.deadline)))
-        assert core._valid_signature(bs.member, d, bs.signature), "vote: bad signature"
-        roots.append(bs.votes_root)
-    jid: uint256 = 0
-    j: core.Job = empty(core.Job)
-    r: types.Roster = empty(types.Roster)
-    vid: uint256 = 0
-    lanes: uint256 = 0
-    deliverable: bytes32 = empty(bytes32)
-    for it: types.BatchItem in items:
-        if it.job_id != jid:
-            if jid != 0:
-                self._flush(jid, j, terms, r, lanes, round)
-            jid = it.job_id
-            j = core._load(jid)
-            assert j.pact_id == pact_id, "vote: job of another pact"
-            lanes = core.jobs[jid].r0
-            nvid: uint256 = j.cv
-            if round == 1:
-                lanes = core.jobs[jid].r1
-                nvid = j.av
-            if nvid != vid:
-                vid = nvid
-                r = staticcall core.IRegistry(core.REGISTRY).roster(vid, True)
-            deliverable = core.jobs[jid].deliverable
-            if round == 0 and lanes == 0:
-                core.jobs[jid].evidence = it.evidence_hash
-        k: uint256 = core.MAX_MEMBERS
-        for idx: uint256 in range(core.MAX_MEMBERS):
-            if idx >= len(signatures):
-                break
-            if signatures[idx].member == it.member:
-                k = idx
-                break
-        assert k < core.MAX_MEMBERS, "vote: member did not sign batch"
-        deadline: uint256 = signatures[k].deadline
-        leaf: bytes32 = core._vote_hash(jid, deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline)
-        assert core._merkle_root(leaf, it.proof) == roots[k], "vote: bad proof"
-        if round == 0:
-            lanes = core._count0(jid, j, r, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
-        else:
-            lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
-    self._flush(jid, j, terms, r, lanes, round)
-
-
-@internal
-def _flush(job_id: uint256, j: core.Job, p: types.PactTerms, r: types.Roster, lanes: uint256, round: uint256):
-    if round == 0:
-        core._after_round0(job_id, j, p, r, lanes)
-    else:
-        core.jobs[job_id].r1 = lanes

@@ -1,7 +1,7 @@
 """Compile the contracts and write the artifacts the package ships.
 
 Asserts the compiler version (0.4.3), the EVM version (prague), EIP-170 (runtime code at most
-24,576 bytes) and that PactEscrow and its delegatecall facet have identical storage layouts.
+24,576 bytes) and that PactEscrow and its two delegatecall facets have identical storage layouts.
 Writes src/pactbond/artifacts/<Name>.json (abi, bytecode, runtime code hash, size) and
 build.json (compiler, evm version, code hashes). `--check` fails if the committed artifacts
 differ from a fresh build.
@@ -22,7 +22,7 @@ OUT = ROOT / "src" / "pactbond" / "artifacts"
 VYPER_VERSION = "0.4.3"
 EVM_VERSION = "prague"
 EIP170 = 24_576
-DEPLOYABLE = ["PactRegistry", "PactEscrow", "PactEscrowAppeals"]
+DEPLOYABLE = ["PactRegistry", "PactEscrow", "PactEscrowAppeals", "PactEscrowBatch"]
 
 
 def vyper(*args: str) -> str:
@@ -61,10 +61,11 @@ def build() -> dict[str, str]:
             },
             indent=1, sort_keys=True,
         ) + "\n"
-    esc, app = layouts["PactEscrow"], layouts["PactEscrowAppeals"]
-    for key in ("storage_layout", "transient_storage_layout"):
-        if esc.get(key) != app.get(key):
-            raise SystemExit(f"PactEscrow and PactEscrowAppeals differ in {key}")
+    esc = layouts["PactEscrow"]
+    for facet in ("PactEscrowAppeals", "PactEscrowBatch"):
+        for key in ("storage_layout", "transient_storage_layout"):
+            if esc.get(key) != layouts[facet].get(key):
+                raise SystemExit(f"PactEscrow and {facet} differ in {key}")
     files["build.json"] = json.dumps(
         {"vyper": VYPER_VERSION, "evm_version": EVM_VERSION, "runtime_code_hashes": hashes},
         indent=1, sort_keys=True,

@@ -34,6 +34,8 @@ MAX_BATCH: constant(uint256) = 256
 BPS: constant(uint256) = 10_000
 U128: constant(uint256) = 2**128
 U40: constant(uint256) = 2**40
+U64: constant(uint256) = 2**64
+CLEAR_MEMBERS: constant(uint256) = 4  # members whose lanes sit in the job word's clear bits
 ERC1271_GAS: constant(uint256) = 250_000
 ERC1271_MAGIC: constant(bytes4) = 0x1626ba7e
 SECP256K1_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
@@ -69,15 +71,6 @@ C_SEVENTH: constant(uint256) = 7  # agent: challenges it lost; pact: overturned 
 # ---------------------------------------------------------------------------------------------
 # types
 
-struct JobSlots:
-    head: uint256  # buyer 160 | state 8 | challenger is agent 8 | pact id 32 | version 24 | appeal version 24
-    tail: uint256  # agent 160 | reserved member bitmap 16 | deadline 40 | round-0 close 40
-    money: uint256  # value 128 | evaluator fee 128
-    deliverable: bytes32
-    evidence: bytes32
-    r0: uint256  # round-0 vote lanes
-    r1: uint256  # round-1 vote lanes
-
 struct Job:
     buyer: address
     state: uint256
@@ -91,6 +84,9 @@ struct Job:
     close_at: uint256  # round-0 close: E, or the time every reserved unrevoked member had voted
     value: uint256
     fee: uint256
+    deliverable: bytes32
+    r0: uint256  # round-0 lanes once challenged (types.JobFields.r0)
+    lanes: uint256  # the current round's lanes held in the clear: members 0-3 (see _lanes)
 
 # ---------------------------------------------------------------------------------------------
 # events
@@ -146,6 +142,13 @@ event JobSubmitted:
     deliverable_hash: bytes32
     uri: String[256]
     eval_deadline: uint256
+
+event JobUpdated:
+    # the job's new fields, where no other event of the transition states them (ADR 011)
+    job_id: indexed(uint256)
+    head: uint256
+    tail: uint256
+    r0: uint256
 
 event VoteCounted:
     job_id: indexed(uint256)
@@ -230,7 +233,10 @@ pact_count: public(uint256)
 job_count: public(uint256)
 pact_hash: public(HashMap[uint256, bytes32])
 pact_owner: public(HashMap[uint256, address])
-jobs: HashMap[uint256, JobSlots]
+# the 192-bit commitment to the job's types.JobFields | the current round's lanes of members
+# 0-3 in the clear (16 bits each: score + 1), so concurrent votes never change the commitment
+jobs: HashMap[uint256, uint256]
+lanes_ext: HashMap[uint256, uint256]  # the current round's lanes of members 4-15
 
 agent_stake_word: HashMap[address, HashMap[address, uint256]]  # free 128 | locked 128
 # stake not pending withdrawal 128 | reserved 128 (reserved <= the first: reservations are
@@ -269,7 +275,7 @@ def _count0(job_id: uint256, j: Job, r: types.Roster, lanes: uint256, member: ad
     @dev Checks one round-0 vote and returns the lanes with it counted. An empty digest means
          the signature was checked by the caller (batch).
     """
-    assert j.state == SUBMITTED or j.state == VERDICT, "vote: job not in evaluation"
+    assert j.state == SUBMITTED, "vote: job not in evaluation"
     assert block.timestamp <= min(deadline, j.deadline), "vote: deadline passed"
     assert j.close_at == j.deadline, "vote: round closed"
     assert score <= BPS, "vote: score above 10000"
@@ -300,31 +306,37 @@ def _count1(job_id: uint256, j: Job, r: types.Roster, asset: address, lanes: uin
 
 
 @internal
-def _after_round0(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, lanes: uint256):
+def _after_round0(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, before: uint256, lanes: uint256, evidence: bytes32):
     """
-    @dev Stores the lanes; records the verdict when the threshold is reached; closes round 0
-         early when every reserved member without a vote is revoked; settles at once when that
-         close has a verdict and the challenge window is zero.
+    @dev Stores the lanes (`before`: the job's lanes before this call) in the clear; logs the
+         verdict when the threshold is reached (VERDICT is derived, never stored); when every
+         reserved member without a vote is revoked, closes round 0, which settles at once if
+         it has a verdict and the challenge window is zero. `evidence`: the first vote of the
+         call, for Feedback.
     """
-    self.jobs[job_id].r0 = lanes
     voters: uint256 = self._voters(lanes)
     n: uint256 = self._popcount(voters)
-    if j.state == SUBMITTED and n >= r.threshold:
-        j.state = VERDICT
+    verdict: bool = n >= r.threshold
+    if verdict and self._popcount(self._voters(before)) < r.threshold:
         log VerdictReached(job_id=job_id, votes=n)
-    closed: bool = j.reserved & ~voters & r.active == 0
-    if closed:
-        j.close_at = block.timestamp
-    self._save(job_id, j)
-    if closed and j.state == VERDICT:
+    if j.reserved & ~voters & r.active != 0:
+        self._put_lanes(job_id, lanes)
+        return
+    jj: Job = j
+    jj.lanes = lanes
+    if verdict:
         s0: uint256 = self._median(lanes)
-        log RoundClosed(job_id=job_id, score_bps=s0, challenge_deadline=j.close_at + p.challenge_window)
+        log RoundClosed(job_id=job_id, score_bps=s0, challenge_deadline=block.timestamp + p.challenge_window)
         if p.challenge_window == 0:
-            self._settle_score(job_id, j, p, r, s0, lanes, j.reserved)
+            self._settle_score(job_id, jj, p, r, s0, lanes, jj.reserved, evidence)
+            return
+    jj.close_at = block.timestamp
+    self._save(job_id, jj)
+    self._updated(job_id, jj)
 
 
 @internal
-def _settle_score(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, score: uint256, r0: uint256, release: uint256):
+def _settle_score(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, score: uint256, r0: uint256, release: uint256, evidence: bytes32):
     """
     @dev The terminal transition of a job with a verdict: escrow split by pay(score) (all to
          the agent on a shadow pact), the fee to the counted round-0 voters, the slash on a
@@ -362,7 +374,7 @@ def _settle_score(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, 
     elif band == C_FAILED:
         self._set_bonus(j, 0)
     log JobSettled(job_id=job_id, score_bps=score, to_agent=to_agent, to_buyer=to_buyer, slashed=slashed)
-    log Feedback(agent=j.agent, job_id=job_id, pact_id=j.pact_id, buyer=j.buyer, score_bps=score, evidence_hash=self.jobs[job_id].evidence)
+    log Feedback(agent=j.agent, job_id=job_id, pact_id=j.pact_id, buyer=j.buyer, score_bps=score, evidence_hash=evidence)
 
 
 @internal
@@ -477,32 +489,107 @@ def _burn(asset: address, amount: uint256, job_id: uint256):
 
 @view
 @internal
-def _load(job_id: uint256) -> Job:
-    head: uint256 = self.jobs[job_id].head
-    assert head != 0, "escrow: unknown job"
-    tail: uint256 = self.jobs[job_id].tail
-    money: uint256 = self.jobs[job_id].money
+def _load(job_id: uint256, f: types.JobFields) -> Job:
+    """
+    @dev The job, from its fields in calldata checked against the stored commitment; `lanes`
+         holds the clear lanes only (members 0-3; _lanes adds the rest).
+    """
+    w: uint256 = self.jobs[job_id]
+    assert w != 0, "escrow: unknown job"
+    assert w >> 64 == convert(keccak256(abi_encode(job_id, f)), uint256) >> 64, "escrow: stale job fields"
     return Job(
-        buyer=convert(convert(head % 2**160, uint160), address),
-        state=(head >> 160) % 256,
-        by_agent=(head >> 168) % 256 == 1,
-        pact_id=(head >> 176) % 2**32,
-        cv=(head >> 208) % 2**24,
-        av=head >> 232,
-        agent=convert(convert(tail % 2**160, uint160), address),
-        reserved=(tail >> 160) % 2**16,
-        deadline=(tail >> 176) % U40,
-        close_at=tail >> 216,
-        value=money % U128,
-        fee=money >> 128,
+        buyer=convert(convert(f.head % 2**160, uint160), address),
+        state=(f.head >> 160) % 256,
+        by_agent=(f.head >> 168) % 256 == 1,
+        pact_id=(f.head >> 176) % 2**32,
+        cv=(f.head >> 208) % 2**24,
+        av=f.head >> 232,
+        agent=convert(convert(f.tail % 2**160, uint160), address),
+        reserved=(f.tail >> 160) % 2**16,
+        deadline=(f.tail >> 176) % U40,
+        close_at=f.tail >> 216,
+        value=f.money % U128,
+        fee=f.money >> 128,
+        deliverable=f.deliverable,
+        r0=f.r0,
+        lanes=w % U64,
+    )
+
+
+@pure
+@internal
+def _fields(j: Job) -> types.JobFields:
+    return types.JobFields(
+        head=convert(j.buyer, uint256) | (j.state << 160) | (convert(j.by_agent, uint256) << 168) | (j.pact_id << 176) | (j.cv << 208) | (j.av << 232),
+        tail=convert(j.agent, uint256) | (j.reserved << 160) | (j.deadline << 176) | (j.close_at << 216),
+        money=j.value | (j.fee << 128),
+        deliverable=j.deliverable,
+        r0=j.r0,
     )
 
 
 @internal
 def _save(job_id: uint256, j: Job):
+    """
+    @dev A serial transition: the commitment to j's fields, and j.lanes in the clear.
+    """
     assert j.deadline < U40 and j.close_at < U40
-    self.jobs[job_id].head = convert(j.buyer, uint256) | (j.state << 160) | (convert(j.by_agent, uint256) << 168) | (j.pact_id << 176) | (j.cv << 208) | (j.av << 232)
-    self.jobs[job_id].tail = convert(j.agent, uint256) | (j.reserved << 160) | (j.deadline << 176) | (j.close_at << 216)
+    self.jobs[job_id] = convert(keccak256(abi_encode(job_id, self._fields(j))), uint256) >> 64 << 64 | j.lanes % U64
+    if j.lanes >= U64:
+        self.lanes_ext[job_id] = j.lanes >> 64
+
+
+@internal
+def _updated(job_id: uint256, j: Job):
+    f: types.JobFields = self._fields(j)
+    log JobUpdated(job_id=job_id, head=f.head, tail=f.tail, r0=f.r0)
+
+
+@internal
+def _put_lanes(job_id: uint256, lanes: uint256):
+    """
+    @dev A vote: only the clear lanes (and the spill word) change, never the commitment.
+    """
+    self.jobs[job_id] = self.jobs[job_id] >> 64 << 64 | lanes % U64
+    if lanes >= U64:
+        self.lanes_ext[job_id] = lanes >> 64
+
+
+@view
+@internal
+def _lanes(job_id: uint256, j: Job, r: types.Roster) -> uint256:
+    """
+    @dev The current round's lanes of every member of roster `r`.
+    """
+    if len(r.members) <= CLEAR_MEMBERS:
+        return j.lanes
+    return j.lanes | (self.lanes_ext[job_id] << 64)
+
+
+@view
+@internal
+def _verdict(j: Job, r: types.Roster, lanes: uint256) -> bool:
+    return j.state == SUBMITTED and self._popcount(self._voters(lanes)) >= r.threshold
+
+
+@view
+@internal
+def _evidence(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, r0: uint256, e: types.Evidence) -> bytes32:
+    """
+    @dev Feedback's evidence hash where the settling call has no vote: `e` must be a counted
+         round-0 vote, signed alone or in a VoteBatch; an empty member gives none (a member's
+         wallet may no longer sign, and settlement must not wait on it).
+    """
+    if e.member == empty(address):
+        return empty(bytes32)
+    i: uint256 = self._index(r, e.member)
+    assert i < MAX_MEMBERS and e.score_bps <= BPS, "escrow: evidence vote not counted"
+    assert (r0 >> (16 * i)) % LANE == e.score_bps + 1, "escrow: evidence vote not counted"
+    leaf: bytes32 = self._vote_hash(job_id, j.deliverable, p.spec_hash, e.score_bps, e.evidence_hash, 0, e.deadline)
+    if e.batch:
+        leaf = keccak256(abi_encode(VOTE_BATCH_TYPEHASH, self._merkle_root(leaf, e.proof), empty(uint256), e.deadline))
+    assert self._valid_signature(e.member, self._digest(leaf), e.signature), "escrow: evidence vote unsigned"
+    return e.evidence_hash
 
 
 # ---------------------------------------------------------------------------------------------

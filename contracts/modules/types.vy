@@ -52,6 +52,29 @@ struct Roster:
     active: uint256  # bitmap by index: accepted this version and key not revoked, now
 
 
+struct JobFields:
+    # A job's fields that change only in serial transitions; the escrow stores their hash
+    # (PactEscrow.job_word) and every job call passes them (ADR 011). The packing:
+    head: uint256  # buyer 160 | state 8 | challenger is agent 8 | pact id 32 | version 24 | appeal version 24
+    tail: uint256  # agent 160 | reserved member bitmap 16 | deadline 40 | round-0 close 40
+    money: uint256  # value 128 | evaluator fee 128
+    deliverable: bytes32
+    r0: uint256  # round-0 vote lanes, once a challenge moved them out of the clear bits
+
+
+struct Evidence:
+    # One counted round-0 vote, re-proved where a settlement has no vote in its own call, so
+    # that Feedback carries a member-signed evidence hash (ADR 011). `batch`: the signature is
+    # over a VoteBatch whose root `proof` leads to from this vote's struct hash.
+    member: address
+    score_bps: uint256
+    evidence_hash: bytes32
+    deadline: uint256
+    batch: bool
+    proof: DynArray[bytes32, MAX_PROOF]
+    signature: Bytes[MAX_SIG_LEN]
+
+
 struct SignedVote:
     member: address
     score_bps: uint256

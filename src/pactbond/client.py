@@ -195,14 +195,15 @@ def _counters(counts: int, money_word: int) -> Counters:
 
 @cache
 def merged_escrow_abi() -> list[dict[str, Any]]:
-    """The escrow's ABI plus the facet functions its fallback runs (one address for all)."""
-    names = {e.get("name") for e in abi("PactEscrow")}
-    extra = [
-        e
-        for e in abi("PactEscrowAppeals")
-        if e.get("type") in ("function", "event") and e.get("name") not in names
-    ]
-    return abi("PactEscrow") + extra
+    """The escrow's ABI plus the facets' functions its fallback runs (one address for all)."""
+    out = list(abi("PactEscrow"))
+    names = {e.get("name") for e in out}
+    for facet in ("PactEscrowAppeals", "PactEscrowBatch"):
+        for e in abi(facet):
+            if e.get("type") in ("function", "event") and e.get("name") not in names:
+                out.append(e)
+                names.add(e.get("name"))
+    return out
 
 
 # What a revert raises: ContractLogicError on a node (anvil, geth...), and also TransactionFailed

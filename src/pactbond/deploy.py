@@ -1,7 +1,7 @@
 """Deploy pactbond from the shipped artifacts with web3, and its deployment manifest.
 
-Order: PactRegistry(window_max, min_rotation_delay) -> PactEscrowAppeals(registry, cooldown) ->
-PactEscrow(registry, evaluator_cooldown, appeals) -> registry.set_escrow(escrow), then
+Order: PactRegistry(window_max, min_rotation_delay) -> PactEscrowBatch(registry, cooldown) ->
+PactEscrowAppeals(registry, cooldown, batch) -> PactEscrow(registry, evaluator_cooldown, appeals) -> registry.set_escrow(escrow), then
 optionally registry.set_guardian(guardian). The manifest records the chain, the deployment
 block and, per contract, the address and the keccak of its deployed code (immutables
 included), which clients and oracles check before they trust an address.
@@ -30,7 +30,7 @@ HOUR = 3600
 DAY = 24 * HOUR
 VYPER_VERSION = "0.4.3"
 EVM_VERSION = "prague"
-CONTRACTS = ("PactRegistry", "PactEscrow", "PactEscrowAppeals")
+CONTRACTS = ("PactRegistry", "PactEscrow", "PactEscrowAppeals", "PactEscrowBatch")
 DEPLOYMENTS_DIR = Path("deployments")
 
 Address = Annotated[str, Field(min_length=42, max_length=42)]
@@ -198,7 +198,7 @@ def deploy(
     expected_chain_id: int | None = None,
     timeout: float = 120.0,
 ) -> Manifest:
-    """Deploy the three contracts from `account`, bind them, and return the manifest.
+    """Deploy the four contracts from `account`, bind them, and return the manifest.
 
     Writes it to `out_dir`/<network>.json unless `out_dir` is None. `expected_chain_id`, if
     given, must match the node's, or nothing is sent.
@@ -211,8 +211,9 @@ def deploy(
     registry, r0 = s.deploy(
         "PactRegistry", [constants.window_max, constants.min_rotation_delay], timeout
     )
+    batch, _ = s.deploy("PactEscrowBatch", [registry, constants.evaluator_cooldown], timeout)
     appeals, _ = s.deploy(
-        "PactEscrowAppeals", [registry, constants.evaluator_cooldown], timeout
+        "PactEscrowAppeals", [registry, constants.evaluator_cooldown, batch], timeout
     )
     escrow, _ = s.deploy(
         "PactEscrow", [registry, constants.evaluator_cooldown, appeals], timeout
@@ -225,7 +226,8 @@ def deploy(
             "registry.set_guardian", timeout,
         )
     at = last["blockNumber"]
-    addresses = {"PactRegistry": registry, "PactEscrow": escrow, "PactEscrowAppeals": appeals}
+    addresses = {"PactRegistry": registry, "PactEscrow": escrow, "PactEscrowAppeals": appeals,
+                 "PactEscrowBatch": batch}
     manifest = Manifest(
         chain_id=chain_id,
         network=network,

@@ -104,6 +104,16 @@ class JobSubmitted(EscrowEvent):
     eval_deadline: int
 
 
+class JobUpdated(EscrowEvent):
+    """A serial transition no other event states fully: the job's new head, tail and r0
+    (pactbond.jobfields)."""
+
+    job_id: int
+    head: int
+    tail: int
+    r0: int
+
+
 class VoteCounted(EscrowEvent):
     job_id: int
     member: str
@@ -191,7 +201,7 @@ MODELS: dict[str, type[EscrowEvent]] = {
     cls.__name__: cls
     for cls in (
         PactCreated, Staked, UnstakeRequested, StakeWithdrawn, Withdrawn, JobOpened,
-        JobAccepted, JobSubmitted, VoteCounted, VerdictReached, RoundClosed, JobChallenged,
+        JobAccepted, JobSubmitted, JobUpdated, VoteCounted, VerdictReached, RoundClosed, JobChallenged,
         AppealResolved, EvaluatorPenalized, JobSettled, JobExpired, JobCancelled, Feedback,
         Credited, Burned,
     )

@@ -167,7 +167,8 @@ def keccak_str(s: str) -> bytes:
 def deploy_pactbond(owner: Actor) -> tuple[Any, Any, Any]:
     with boa.env.prank(owner.address):
         registry = boa.load(str(CONTRACTS / "PactRegistry.vy"), WINDOW_MAX, MIN_ROTATION_DELAY)
-        appeals = boa.load(str(CONTRACTS / "PactEscrowAppeals.vy"), registry.address, COOLDOWN)
+        batch = boa.load(str(CONTRACTS / "PactEscrowBatch.vy"), registry.address, COOLDOWN)
+        appeals = boa.load(str(CONTRACTS / "PactEscrowAppeals.vy"), registry.address, COOLDOWN, batch.address)
         escrow = boa.load(str(CONTRACTS / "PactEscrow.vy"), registry.address, COOLDOWN, appeals.address)
         registry.set_escrow(escrow.address)
     facet = boa.load_partial(str(CONTRACTS / "PactEscrowAppeals.vy")).at(escrow.address)
