@@ -33,19 +33,18 @@ def __init__(registry: address, evaluator_cooldown: uint256):
 def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs: DynArray[types.JobFields, core.MAX_BATCH], items: DynArray[types.BatchItem, core.MAX_BATCH], signatures: DynArray[types.BatchSignature, core.MAX_MEMBERS]):
     """
     @notice Post votes for many jobs of one pact, with one signature per member over a
-            VoteBatch: the Merkle root (sorted pairs) of its Vote struct hashes. Each item is
-            proved against its member's root and counted under the rules of single votes; items
-            of one job must be adjacent, and `jobs` holds each run's job fields in order.
+            VoteBatch: the Merkle root (sorted pairs, an odd node carried up) of its Vote struct
+            hashes, rebuilt here from that member's items in call order, so the call carries
+            every vote of each signed batch and no proofs. Each vote is counted under the rules
+            of single votes; items of one job must be adjacent, and `jobs` holds each run's job
+            fields in order.
     """
     assert self != SELF, "escrow: call the escrow, not the facet"
     assert round <= 1, "vote: bad round"
     assert len(items) > 0, "vote: no votes"
     core._check_terms(pact_id, terms)
-    roots: DynArray[bytes32, core.MAX_MEMBERS] = []
-    for bs: types.BatchSignature in signatures:
-        d: bytes32 = core._digest(keccak256(abi_encode(core.VOTE_BATCH_TYPEHASH, bs.votes_root, round, bs.deadline)))
-        assert core._valid_signature(bs.member, d, bs.signature), "vote: bad signature"
-        roots.append(bs.votes_root)
+    leaves: DynArray[bytes32, core.MAX_BATCH] = []
+    signer: DynArray[uint256, core.MAX_BATCH] = []
     jid: uint256 = 0
     runs: uint256 = 0
     j: core.Job = empty(core.Job)
@@ -81,13 +80,58 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
                 break
         assert k < core.MAX_MEMBERS, "vote: member did not sign batch"
         deadline: uint256 = signatures[k].deadline
-        leaf: bytes32 = core._vote_hash(jid, j.deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline)
-        assert core._merkle_root(leaf, it.proof) == roots[k], "vote: bad proof"
+        leaves.append(core._vote_hash(jid, j.deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline))
+        signer.append(k)
         if round == 0:
             lanes = core._count0(jid, j, r, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
         else:
             lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
     self._flush(jid, j, terms, r, before, lanes, round, evidence)
+    # each member's root from its votes, in call order; then its one signature
+    for k: uint256 in range(core.MAX_MEMBERS):
+        if k >= len(signatures):
+            break
+        layer: DynArray[bytes32, core.MAX_BATCH] = []
+        for i: uint256 in range(core.MAX_BATCH):
+            if i >= len(leaves):
+                break
+            if signer[i] == k:
+                layer.append(leaves[i])
+        assert len(layer) > 0, "vote: signature without votes"
+        bs: types.BatchSignature = signatures[k]
+        assert self._root(layer) == bs.votes_root, "vote: votes differ from the signed batch"
+        d: bytes32 = core._digest(keccak256(abi_encode(core.VOTE_BATCH_TYPEHASH, bs.votes_root, round, bs.deadline)))
+        assert core._valid_signature(bs.member, d, bs.signature), "vote: bad signature"
+
+
+@pure
+@internal
+def _root(leaves: DynArray[bytes32, core.MAX_BATCH]) -> bytes32:
+    """
+    @dev The sorted-pair Merkle root of `leaves` (pactbond.eip712.merkle_root): each layer
+         pairs neighbours, and a last odd node is carried up unchanged.
+    """
+    layer: DynArray[bytes32, core.MAX_BATCH] = leaves
+    n: uint256 = len(layer)
+    for _: uint256 in range(9):
+        if n == 1:
+            break
+        m: uint256 = 0
+        for q: uint256 in range(core.MAX_BATCH // 2 + 1):
+            i: uint256 = 2 * q
+            if i >= n:
+                break
+            h: bytes32 = layer[i]
+            if i + 1 < n:
+                b: bytes32 = layer[i + 1]
+                if convert(h, uint256) < convert(b, uint256):
+                    h = keccak256(concat(h, b))
+                else:
+                    h = keccak256(concat(b, h))
+            layer[m] = h
+            m += 1
+        n = m
+    return layer[0]
 
 
 @internal

@@ -634,6 +634,8 @@ def _index(r: types.Roster, member: address) -> uint256:
 def _voters(lanes: uint256) -> uint256:
     bits: uint256 = 0
     for i: uint256 in range(MAX_MEMBERS):
+        if lanes >> (16 * i) == 0:
+            break
         if (lanes >> (16 * i)) % LANE != 0:
             bits |= 1 << i
     return bits
@@ -661,6 +663,8 @@ def _median(lanes: uint256) -> uint256:
     """
     xs: DynArray[uint256, MAX_MEMBERS] = []
     for i: uint256 in range(MAX_MEMBERS):
+        if lanes >> (16 * i) == 0:
+            break
         lane: uint256 = (lanes >> (16 * i)) % LANE
         if lane == 0:
             continue

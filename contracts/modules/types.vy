@@ -88,7 +88,6 @@ struct BatchItem:
     member: address
     score_bps: uint256
     evidence_hash: bytes32
-    proof: DynArray[bytes32, MAX_PROOF]
 
 
 struct BatchSignature:

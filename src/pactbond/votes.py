@@ -4,7 +4,8 @@ A `SignedVote` is one member's EIP-712 `Vote` with its signature (`as_tuple()` i
 SignedVote). A `VoteBatch` is many votes of one member, one round and one deadline; the member
 signs `VoteBatch(votesRoot, round, deadline)` where votesRoot is the sorted-pair Merkle root of
 the votes' struct hashes (pactbond.eip712.merkle_root). `SignedVoteBatch.items()` are the
-contract's BatchItems (each with its Merkle proof) and `signature_tuple()` its BatchSignature.
+contract's BatchItems and `signature_tuple()` its BatchSignature: the escrow rebuilds each
+member's root from that member's items in call order, so a call carries whole batches.
 """
 
 from __future__ import annotations
@@ -110,12 +111,13 @@ class SignedVoteBatch(BaseModel):
         """The contract's BatchSignature (member, votes_root, deadline, signature)."""
         return (self.member, self.batch.root, self.batch.deadline, self.signature)
 
-    def items(self) -> dict[int, tuple[int, str, int, bytes, list[bytes]]]:
-        """The contract's BatchItems by job id: (job_id, member, score, evidence, proof)."""
-        proofs = all_proofs(self.batch.leaves())
+    def items(self) -> dict[int, tuple[int, str, int, bytes]]:
+        """The contract's BatchItems by job id: (job_id, member, score, evidence), in the
+        batch's order. The escrow rebuilds the root from all of them (no proofs), so a call
+        carries every vote of the batch, in this order relative to each other."""
         return {
-            v.job_id: (v.job_id, self.member, v.score_bps, v.evidence_hash, proofs[i])
-            for i, v in enumerate(self.batch.votes)
+            v.job_id: (v.job_id, self.member, v.score_bps, v.evidence_hash)
+            for v in self.batch.votes
         }
 
 

@@ -12,6 +12,7 @@ import pytest
 from pactbond import eip712
 from pactbond.models import PactTerms, Vote
 from tests.conftest import CONTRACTS, Actor, actor
+from tests.contracts.jobs import Escrow, Tracker
 
 ETH = "0x" + "00" * 20
 E18 = 10**18
@@ -164,15 +165,20 @@ def keccak_str(s: str) -> bytes:
     return keccak(s.encode())
 
 
-def deploy_pactbond(owner: Actor) -> tuple[Any, Any, Any]:
+def deploy_pactbond(owner: Actor) -> tuple[Any, Escrow, Escrow]:
+    """The registry and the escrow, as (registry, escrow, facet): escrow and facet are one
+    tests.contracts.jobs.Escrow over the escrow and its two facets at the escrow's address."""
     with boa.env.prank(owner.address):
         registry = boa.load(str(CONTRACTS / "PactRegistry.vy"), WINDOW_MAX, MIN_ROTATION_DELAY)
         batch = boa.load(str(CONTRACTS / "PactEscrowBatch.vy"), registry.address, COOLDOWN)
         appeals = boa.load(str(CONTRACTS / "PactEscrowAppeals.vy"), registry.address, COOLDOWN, batch.address)
         escrow = boa.load(str(CONTRACTS / "PactEscrow.vy"), registry.address, COOLDOWN, appeals.address)
         registry.set_escrow(escrow.address)
-    facet = boa.load_partial(str(CONTRACTS / "PactEscrowAppeals.vy")).at(escrow.address)
-    return registry, escrow, facet
+    appeals_at = boa.load_partial(str(CONTRACTS / "PactEscrowAppeals.vy")).at(escrow.address)
+    batch_at = boa.load_partial(str(CONTRACTS / "PactEscrowBatch.vy")).at(escrow.address)
+    proxy = Escrow(escrow, appeals_at, batch_at)
+    proxy.registry = registry
+    return registry, proxy, proxy
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +194,10 @@ def _deployed():
 def world(_deployed) -> World:
     """A fresh world per test: committees of 3 (threshold 2) with staked, accepted members."""
     with boa.env.anchor():
-        registry, escrow, facet = _deployed
+        registry, proxy, _ = _deployed
+        # a fresh tracker per test: the anchor rolls the chain back, the fields go with it
+        escrow = facet = Escrow(*proxy.raw, tracker=Tracker())
+        escrow.registry = registry
         w = World(
             registry=registry, escrow=escrow, facet=facet, owner=actor("owner"),
             guardian=actor("guardian"), admin=actor("committee-admin"),
