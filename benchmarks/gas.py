@@ -502,8 +502,8 @@ class Bench:
         m("settle_2of3", self.settle(jb, ev[:2], [9000, 8500]), 2)
         assert self.state(jb) == 4, "verdict not recorded"
         ch.warp(2 * HOUR + 10)
-        m("finalize_first", self.finalize(ja))
-        m("finalize", self.finalize(jb))
+        m("finalize_first", self.finalize(ja), 1)  # the evidence vote's signature (ADR 011)
+        m("finalize", self.finalize(jb), 1)
         assert self.state(jb) == 6, "finalize did not settle"
         m("withdraw", ch.tx(ev[0], self.escrow, "withdraw", ETH, ev[0].address))
         # ERC-20: not the first token job

@@ -268,9 +268,11 @@ def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True)
     before: uint256 = core._lanes(job_id, j, r)
     lanes: uint256 = before
+    domain: bytes32 = core._domain()
     for sv: types.SignedVote in votes:
-        digest: bytes32 = core._digest(core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline))
-        lanes = core._count0(job_id, j, r, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline, digest, sv.signature)
+        lanes = core._count0(job_id, j, r.members, r.active, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
+        digest: bytes32 = keccak256(concat(b"\x19\x01", domain, core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline)))
+        assert core._valid_signature(sv.member, digest, sv.signature), "vote: bad signature"
     core._after_round0(job_id, j, terms, r, before, lanes, votes[0].evidence_hash)
 
 

@@ -83,7 +83,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
         leaves.append(core._vote_hash(jid, j.deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline))
         signer.append(k)
         if round == 0:
-            lanes = core._count0(jid, j, r, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
+            lanes = core._count0(jid, j, r.members, r.active, lanes, it.member, it.score_bps, it.evidence_hash, deadline)
         else:
             lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
     self._flush(jid, j, terms, r, before, lanes, round, evidence)

@@ -270,21 +270,19 @@ def _check_terms(pact_id: uint256, terms: types.PactTerms):
 
 
 @internal
-def _count0(job_id: uint256, j: Job, r: types.Roster, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256, digest: bytes32, sig: Bytes[MAX_SIG_LEN]) -> uint256:
+def _count0(job_id: uint256, j: Job, members: DynArray[address, MAX_MEMBERS], active: uint256, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256) -> uint256:
     """
-    @dev Checks one round-0 vote and returns the lanes with it counted. An empty digest means
-         the signature was checked by the caller (batch).
+    @dev Checks one round-0 vote but its signature, and returns the lanes with it counted.
+         The caller checks the signature next (settle) or has checked the batch's.
     """
     assert j.state == SUBMITTED, "vote: job not in evaluation"
     assert block.timestamp <= min(deadline, j.deadline), "vote: deadline passed"
     assert j.close_at == j.deadline, "vote: round closed"
     assert score <= BPS, "vote: score above 10000"
-    i: uint256 = self._index(r, member)
+    i: uint256 = self._index(members, member)
     assert i < MAX_MEMBERS and (j.reserved >> i) & 1 == 1, "vote: member not reserved"
-    assert (r.active >> i) & 1 == 1, "vote: key revoked"
+    assert (active >> i) & 1 == 1, "vote: key revoked"
     assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"
-    if digest != empty(bytes32):
-        assert self._valid_signature(member, digest, sig), "vote: bad signature"
     log VoteCounted(job_id=job_id, member=member, round=0, score_bps=score, evidence_hash=evidence)
     return lanes | ((score + 1) << (16 * i))
 
@@ -294,7 +292,7 @@ def _count1(job_id: uint256, j: Job, r: types.Roster, asset: address, lanes: uin
     assert j.state == CHALLENGED, "vote: job not in appeal"
     assert block.timestamp <= min(deadline, j.deadline), "vote: deadline passed"
     assert score <= BPS, "vote: score above 10000"
-    i: uint256 = self._index(r, member)
+    i: uint256 = self._index(r.members, member)
     assert i < MAX_MEMBERS and (r.accepted >> i) & 1 == 1, "vote: not an appeal member"
     assert (r.active >> i) & 1 == 1, "vote: key revoked"
     assert self.evaluator_stake_word[member][asset] % U128 >= r.bond, "vote: member stake below bond"
@@ -582,7 +580,7 @@ def _evidence(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, r0: 
     """
     if e.member == empty(address):
         return empty(bytes32)
-    i: uint256 = self._index(r, e.member)
+    i: uint256 = self._index(r.members, e.member)
     assert i < MAX_MEMBERS and e.score_bps <= BPS, "escrow: evidence vote not counted"
     assert (r0 >> (16 * i)) % LANE == e.score_bps + 1, "escrow: evidence vote not counted"
     leaf: bytes32 = self._vote_hash(job_id, j.deliverable, p.spec_hash, e.score_bps, e.evidence_hash, 0, e.deadline)
@@ -620,11 +618,11 @@ def _pay(p: types.PactTerms, score: uint256) -> uint256:
 
 @pure
 @internal
-def _index(r: types.Roster, member: address) -> uint256:
+def _index(members: DynArray[address, MAX_MEMBERS], member: address) -> uint256:
     for i: uint256 in range(MAX_MEMBERS):
-        if i >= len(r.members):
+        if i >= len(members):
             break
-        if r.members[i] == member:
+        if members[i] == member:
             return i
     return MAX_MEMBERS
 
@@ -702,7 +700,15 @@ def _merkle_root(leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]) -> bytes32:
 @view
 @internal
 def _digest(struct_hash: bytes32) -> bytes32:
-    return keccak256(concat(b"\x19\x01", keccak256(abi_encode(EIP712_DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self)), struct_hash))
+    return keccak256(concat(b"\x19\x01", self._domain(), struct_hash))
+
+
+@view
+@internal
+def _domain() -> bytes32:
+    # computed, not cached: the facets run on the escrow's address by delegatecall, and a fork
+    # changes chain.id
+    return keccak256(abi_encode(EIP712_DOMAIN_TYPEHASH, NAME_HASH, VERSION_HASH, chain.id, self))
 
 
 @pure
