@@ -254,7 +254,7 @@ def submit(job_id: uint256, terms: types.PactTerms, job: types.JobFields, delive
 
 
 @external
-def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
+def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes: DynArray[types.SignedVote, core.MAX_CALL_VOTES]):
     """
     @notice Post round-0 votes, one or many, each member once. The call whose votes reach the
             threshold has the verdict (logged); the vote that closes round 0 (every reserved,

@@ -160,7 +160,7 @@ def challenge(job_id: uint256, terms: types.PactTerms, job: types.JobFields, exp
 
 
 @external
-def appeal(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes: DynArray[types.SignedVote, core.MAX_MEMBERS]):
+def appeal(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes: DynArray[types.SignedVote, core.MAX_CALL_VOTES]):
     """
     @notice Post round-1 votes of the appeal committee version bound to the job, until the
             appeal deadline. A member counts if it accepted that version, its key is not

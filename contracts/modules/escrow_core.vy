@@ -31,6 +31,10 @@ MAX_MEMBERS: constant(uint256) = types.MAX_MEMBERS
 MAX_SIG_LEN: constant(uint256) = types.MAX_SIG_LEN
 MAX_PROOF: constant(uint256) = types.MAX_PROOF
 MAX_BATCH: constant(uint256) = 256
+# votes per settle or appeal call: Vyper reserves memory for an argument's full bound, and the
+# 16-vote bound cost every call ~2,700 gas of memory expansion (ADR 011); a larger committee
+# posts its votes in several calls, which its lanes let land in one block
+MAX_CALL_VOTES: constant(uint256) = 4
 BPS: constant(uint256) = 10_000
 U128: constant(uint256) = 2**128
 U40: constant(uint256) = 2**40
