@@ -266,14 +266,17 @@ def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True)
-    before: uint256 = core._lanes(job_id, j, r)
+    before: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     lanes: uint256 = before
     domain: bytes32 = core._domain()
     for sv: types.SignedVote in votes:
-        lanes = core._count0(job_id, j, r.members, r.active, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
+        lanes = core._count0(job_id, j.state, j.deadline, j.close_at, j.reserved, r.members, r.active, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
         digest: bytes32 = keccak256(concat(b"\x19\x01", domain, core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline)))
         assert core._valid_signature(sv.member, digest, sv.signature), "vote: bad signature"
-    core._after_round0(job_id, j, terms, r, before, lanes, votes[0].evidence_hash)
+    s0: uint256 = core._after_round0(job_id, j, r.threshold, r.active, terms.challenge_window, before, lanes)
+    if s0 != core.NO_SETTLE:
+        j.lanes = lanes
+        core._settle_score(job_id, j, terms, r, s0, lanes, j.reserved, votes[0].evidence_hash)
 
 
 @external
@@ -286,7 +289,7 @@ def finalize(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evid
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
-    lanes: uint256 = core._lanes(job_id, j, r)
+    lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert core._verdict(j, r, lanes), "escrow: no verdict"
     assert block.timestamp > j.close_at + terms.challenge_window, "escrow: challenge window open"
     core._settle_score(job_id, j, terms, r, core._median(lanes), lanes, j.reserved, core._evidence(job_id, j, terms, r, lanes, evidence))

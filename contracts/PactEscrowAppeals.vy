@@ -103,7 +103,7 @@ def expire(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
         log core.JobExpired(job_id=job_id, no_delivery=True, to_agent=0, slashed=slashed)
         log core.Feedback(agent=j.agent, job_id=job_id, pact_id=j.pact_id, buyer=j.buyer, score_bps=0, evidence_hash=empty(bytes32))
         return
-    lanes: uint256 = core._lanes(job_id, j, r)
+    lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert j.state == core.SUBMITTED and not core._verdict(j, r, lanes), "escrow: not expirable"
     assert block.timestamp > j.deadline, "escrow: evaluation window open"
     j.state = core.EXPIRED_NO_VERDICT
@@ -136,7 +136,7 @@ def challenge(job_id: uint256, terms: types.PactTerms, job: types.JobFields, exp
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
-    lanes: uint256 = core._lanes(job_id, j, r)
+    lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert core._verdict(j, r, lanes), "escrow: no verdict to challenge"
     assert terms.challenge_window > 0, "escrow: pact has no challenges"
     # "after round-0 close": close_at is E, or the second every reserved unrevoked member voted
@@ -171,7 +171,7 @@ def appeal(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
-    lanes: uint256 = core._lanes(job_id, j, r)
+    lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     for sv: types.SignedVote in votes:
         digest: bytes32 = core._digest(core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 1, sv.deadline))
         lanes = core._count1(job_id, j, r, terms.asset, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline, digest, sv.signature)
@@ -191,7 +191,7 @@ def resolve(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evide
     assert j.state == core.CHALLENGED, "escrow: not challenged"
     core._check_terms(j.pact_id, terms)
     ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
-    r1: uint256 = core._lanes(job_id, j, ar)
+    r1: uint256 = core._lanes(job_id, j.lanes, len(ar.members))
     voters1: uint256 = core._voters(r1)
     n1: uint256 = core._popcount(voters1)
     if block.timestamp <= j.deadline:

@@ -56,7 +56,8 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
     for it: types.BatchItem in items:
         if it.job_id != jid:
             if jid != 0:
-                self._flush(jid, j, terms, r, before, lanes, round, evidence)
+                if self._flush(jid, j, r.threshold, r.active, terms.challenge_window, before, lanes, round) != core.NO_SETTLE:
+                    self._settle_now(jid, j, terms, r, lanes, evidence)
             jid = it.job_id
             assert runs < len(jobs), "vote: job fields missing"
             j = core._load(jid, jobs[runs])
@@ -68,7 +69,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
             if nvid != vid:
                 vid = nvid
                 r = staticcall core.IRegistry(core.REGISTRY).roster(vid, True)
-            lanes = core._lanes(jid, j, r)
+            lanes = core._lanes(jid, j.lanes, len(r.members))
             before = lanes
             evidence = it.evidence_hash
         k: uint256 = core.MAX_MEMBERS
@@ -83,10 +84,11 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
         leaves.append(core._vote_hash(jid, j.deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline))
         signer.append(k)
         if round == 0:
-            lanes = core._count0(jid, j, r.members, r.active, lanes, it.member, it.score_bps, it.evidence_hash, deadline)
+            lanes = core._count0(jid, j.state, j.deadline, j.close_at, j.reserved, r.members, r.active, lanes, it.member, it.score_bps, it.evidence_hash, deadline)
         else:
             lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
-    self._flush(jid, j, terms, r, before, lanes, round, evidence)
+    if self._flush(jid, j, r.threshold, r.active, terms.challenge_window, before, lanes, round) != core.NO_SETTLE:
+        self._settle_now(jid, j, terms, r, lanes, evidence)
     # each member's root from its votes, in call order; then its one signature
     for k: uint256 in range(core.MAX_MEMBERS):
         if k >= len(signatures):
@@ -135,11 +137,23 @@ def _root(leaves: DynArray[bytes32, core.MAX_BATCH]) -> bytes32:
 
 
 @internal
-def _flush(job_id: uint256, j: core.Job, p: types.PactTerms, r: types.Roster, before: uint256, lanes: uint256, round: uint256, evidence: bytes32):
+def _flush(job_id: uint256, j: core.Job, threshold: uint256, active: uint256, window: uint256, before: uint256, lanes: uint256, round: uint256) -> uint256:
+    """
+    @dev A job's run of items is counted: store its lanes (round 0: with the verdict and close
+         rules). Returns the score to settle with now, or NO_SETTLE. Scalars, not the terms and
+         roster: Vyper copies struct arguments, and this runs once per job of the batch.
+    """
     if round == 0:
-        core._after_round0(job_id, j, p, r, before, lanes, evidence)
-    else:
-        core._put_lanes(job_id, lanes)
+        return core._after_round0(job_id, j, threshold, active, window, before, lanes)
+    core._put_lanes(job_id, lanes)
+    return core.NO_SETTLE
+
+
+@internal
+def _settle_now(job_id: uint256, j: core.Job, p: types.PactTerms, r: types.Roster, lanes: uint256, evidence: bytes32):
+    jj: core.Job = j
+    jj.lanes = lanes
+    core._settle_score(job_id, jj, p, r, core._median(lanes), lanes, jj.reserved, evidence)
 
 
 @external

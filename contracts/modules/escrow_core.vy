@@ -40,6 +40,7 @@ U128: constant(uint256) = 2**128
 U40: constant(uint256) = 2**40
 U64: constant(uint256) = 2**64
 CLEAR_MEMBERS: constant(uint256) = 4  # members whose lanes sit in the job word's clear bits
+NO_SETTLE: constant(uint256) = max_value(uint256)  # _after_round0: nothing to settle now
 ERC1271_GAS: constant(uint256) = 250_000
 ERC1271_MAGIC: constant(bytes4) = 0x1626ba7e
 SECP256K1_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
@@ -274,17 +275,17 @@ def _check_terms(pact_id: uint256, terms: types.PactTerms):
 
 
 @internal
-def _count0(job_id: uint256, j: Job, members: DynArray[address, MAX_MEMBERS], active: uint256, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256) -> uint256:
+def _count0(job_id: uint256, state: uint256, jdeadline: uint256, close_at: uint256, reserved: uint256, members: DynArray[address, MAX_MEMBERS], active: uint256, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256) -> uint256:
     """
     @dev Checks one round-0 vote but its signature, and returns the lanes with it counted.
          The caller checks the signature next (settle) or has checked the batch's.
     """
-    assert j.state == SUBMITTED, "vote: job not in evaluation"
-    assert block.timestamp <= min(deadline, j.deadline), "vote: deadline passed"
-    assert j.close_at == j.deadline, "vote: round closed"
+    assert state == SUBMITTED, "vote: job not in evaluation"
+    assert block.timestamp <= min(deadline, jdeadline), "vote: deadline passed"
+    assert close_at == jdeadline, "vote: round closed"
     assert score <= BPS, "vote: score above 10000"
     i: uint256 = self._index(members, member)
-    assert i < MAX_MEMBERS and (j.reserved >> i) & 1 == 1, "vote: member not reserved"
+    assert i < MAX_MEMBERS and (reserved >> i) & 1 == 1, "vote: member not reserved"
     assert (active >> i) & 1 == 1, "vote: key revoked"
     assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"
     log VoteCounted(job_id=job_id, member=member, round=0, score_bps=score, evidence_hash=evidence)
@@ -308,33 +309,34 @@ def _count1(job_id: uint256, j: Job, r: types.Roster, asset: address, lanes: uin
 
 
 @internal
-def _after_round0(job_id: uint256, j: Job, p: types.PactTerms, r: types.Roster, before: uint256, lanes: uint256, evidence: bytes32):
+def _after_round0(job_id: uint256, j: Job, threshold: uint256, active: uint256, window: uint256, before: uint256, lanes: uint256) -> uint256:
     """
     @dev Stores the lanes (`before`: the job's lanes before this call) in the clear; logs the
          verdict when the threshold is reached (VERDICT is derived, never stored); when every
-         reserved member without a vote is revoked, closes round 0, which settles at once if
-         it has a verdict and the challenge window is zero. `evidence`: the first vote of the
-         call, for Feedback.
+         reserved member without a vote is revoked, closes round 0. Returns the median to
+         settle with at once (a close with a verdict and a zero challenge window: the caller
+         settles, close_at unchanged), else NO_SETTLE. Scalars, not the roster and terms:
+         Vyper copies struct arguments.
     """
     voters: uint256 = self._voters(lanes)
     n: uint256 = self._popcount(voters)
-    verdict: bool = n >= r.threshold
-    if verdict and self._popcount(self._voters(before)) < r.threshold:
+    verdict: bool = n >= threshold
+    if verdict and self._popcount(self._voters(before)) < threshold:
         log VerdictReached(job_id=job_id, votes=n)
-    if j.reserved & ~voters & r.active != 0:
+    if j.reserved & ~voters & active != 0:
         self._put_lanes(job_id, lanes)
-        return
-    jj: Job = j
-    jj.lanes = lanes
+        return NO_SETTLE
     if verdict:
         s0: uint256 = self._median(lanes)
-        log RoundClosed(job_id=job_id, score_bps=s0, challenge_deadline=block.timestamp + p.challenge_window)
-        if p.challenge_window == 0:
-            self._settle_score(job_id, jj, p, r, s0, lanes, jj.reserved, evidence)
-            return
+        log RoundClosed(job_id=job_id, score_bps=s0, challenge_deadline=block.timestamp + window)
+        if window == 0:
+            return s0
+    jj: Job = j
+    jj.lanes = lanes
     jj.close_at = block.timestamp
     self._save(job_id, jj)
     self._updated(job_id, jj)
+    return NO_SETTLE
 
 
 @internal
@@ -559,13 +561,14 @@ def _put_lanes(job_id: uint256, lanes: uint256):
 
 @view
 @internal
-def _lanes(job_id: uint256, j: Job, r: types.Roster) -> uint256:
+def _lanes(job_id: uint256, clear: uint256, size: uint256) -> uint256:
     """
-    @dev The current round's lanes of every member of roster `r`.
+    @dev The current round's lanes of every member of a roster of `size` members, from the
+         word's clear lanes (`clear`) and, past 4 members, the spill word.
     """
-    if len(r.members) <= CLEAR_MEMBERS:
-        return j.lanes
-    return j.lanes | (self.lanes_ext[job_id] << 64)
+    if size <= CLEAR_MEMBERS:
+        return clear
+    return clear | (self.lanes_ext[job_id] << 64)
 
 
 @view
