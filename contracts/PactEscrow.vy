@@ -265,7 +265,9 @@ def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     assert len(votes) > 0, "vote: no votes"
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True)
+    # bond and penalty only where this call can settle (a zero challenge window): counting
+    # votes needs neither, and they cost a storage read
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True, terms.challenge_window == 0)
     before: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     lanes: uint256 = before
     domain: bytes32 = core._domain()
@@ -288,7 +290,7 @@ def finalize(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evid
     """
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True)
     lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert core._verdict(j, r, lanes), "escrow: no verdict"
     assert block.timestamp > j.close_at + terms.challenge_window, "escrow: challenge window open"

@@ -72,7 +72,7 @@ def cancel(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
     core._check_terms(j.pact_id, terms)
     j.state = core.CANCELLED
     core._save(job_id, j)
-    core._end_reservations(job_id, j, terms.asset, staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False), 0)
+    core._end_reservations(job_id, j, terms.asset, staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True), 0)
     core._credit(j.buyer, terms.asset, j.value + j.fee, job_id)
     log core.JobCancelled(job_id=job_id, by=msg.sender)
 
@@ -88,7 +88,7 @@ def expire(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
     self._only_delegated()
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True)
     to_agent: uint256 = 0
     slashed: uint256 = 0
     if j.state == core.ACCEPTED:
@@ -135,7 +135,7 @@ def challenge(job_id: uint256, terms: types.PactTerms, job: types.JobFields, exp
     self._only_delegated()
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, False)
     lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert core._verdict(j, r, lanes), "escrow: no verdict to challenge"
     assert terms.challenge_window > 0, "escrow: pact has no challenges"
@@ -170,7 +170,7 @@ def appeal(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     assert len(votes) > 0, "vote: no votes"
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True, True)
     lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     for sv: types.SignedVote in votes:
         digest: bytes32 = core._digest(core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 1, sv.deadline))
@@ -190,14 +190,14 @@ def resolve(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evide
     j: core.Job = core._load(job_id, job)
     assert j.state == core.CHALLENGED, "escrow: not challenged"
     core._check_terms(j.pact_id, terms)
-    ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True)
+    ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True, False)
     r1: uint256 = core._lanes(job_id, j.lanes, len(ar.members))
     voters1: uint256 = core._voters(r1)
     n1: uint256 = core._popcount(voters1)
     if block.timestamp <= j.deadline:
         # early: every accepted, unrevoked appeal member has voted and the threshold is met
         assert n1 >= ar.threshold and ar.active & ~voters1 == 0, "escrow: appeal open"
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False)
+    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True)
     r0: uint256 = j.r0
     s0: uint256 = core._median(r0)
     evidence_hash: bytes32 = core._evidence(job_id, j, terms, r, r0, evidence)

@@ -68,7 +68,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
                 nvid = j.av
             if nvid != vid:
                 vid = nvid
-                r = staticcall core.IRegistry(core.REGISTRY).roster(vid, True)
+                r = staticcall core.IRegistry(core.REGISTRY).roster(vid, True, round == 1 or terms.challenge_window == 0)  # bond and penalty only where needed
             lanes = core._lanes(jid, j.lanes, len(r.members))
             before = lanes
             evidence = it.evidence_hash

@@ -16,6 +16,11 @@ from .modules import types
 MAX_MEMBERS: constant(uint256) = types.MAX_MEMBERS
 BPS: constant(uint256) = 10_000
 U64: constant(uint256) = 2**64
+# versions one member may accept: revoke_key marks its bit in each (so rosters read one word,
+# not a revocation flag per member: ADR 011); past this, a member serves under a new key
+MAX_ACCEPTED: constant(uint256) = 256
+ACCEPTED_AT: constant(uint256) = 80  # version_meta: accepted bitmap at bits 80-95
+REVOKED_AT: constant(uint256) = 96  # version_meta: revoked bitmap at bits 96-111
 
 
 interface IEscrow:
@@ -93,12 +98,15 @@ committees: public(HashMap[uint256, Committee])
 # current version (low 64) | pending version (next 64) | pending effective time (next 64)
 schedule: HashMap[uint256, uint256]
 # committee id (low 64) | threshold (next 8) | size (next 8) | accepted-member bitmap (next 16)
+# | revoked-member bitmap (next 16: accepted members whose key is revoked)
 version_meta: HashMap[uint256, uint256]
 # evaluator bond (low 128) | evaluator penalty (high 128)
 version_money: HashMap[uint256, uint256]
 member_at: public(HashMap[uint256, HashMap[uint256, address]])
 member_index: public(HashMap[uint256, HashMap[address, uint256]])  # index + 1; 0: not listed
 revoked: public(HashMap[address, bool])
+accepted_count: public(HashMap[address, uint256])  # versions the member accepted
+accepted_at: public(HashMap[address, HashMap[uint256, uint256]])  # k-th accepted version
 approved: public(HashMap[uint256, HashMap[uint256, bool]])  # committee -> pact -> approved
 # per pact: bit 0 its committee approved it, bit 1 its appeal committee approved it (one read at open)
 approvals: HashMap[uint256, uint256]
@@ -261,8 +269,16 @@ def accept_version(version_id: uint256):
     idx: uint256 = self.member_index[version_id][msg.sender]
     assert idx != 0, "committee: not listed"
     meta: uint256 = self.version_meta[version_id]
-    assert (meta >> (80 + idx - 1)) & 1 == 0, "committee: already accepted"
-    self.version_meta[version_id] = meta | (1 << (80 + idx - 1))
+    assert (meta >> (ACCEPTED_AT + idx - 1)) & 1 == 0, "committee: already accepted"
+    meta |= 1 << (ACCEPTED_AT + idx - 1)
+    if self.revoked[msg.sender]:
+        meta |= 1 << (REVOKED_AT + idx - 1)  # accepted, never active
+    else:
+        n: uint256 = self.accepted_count[msg.sender]
+        assert n < MAX_ACCEPTED, "committee: too many versions accepted"
+        self.accepted_at[msg.sender][n] = version_id
+        self.accepted_count[msg.sender] = n + 1
+    self.version_meta[version_id] = meta
     log VersionAccepted(version_id=version_id, member=msg.sender)
 
 
@@ -275,6 +291,13 @@ def revoke_key():
     """
     assert not self.revoked[msg.sender], "committee: already revoked"
     self.revoked[msg.sender] = True
+    # the member's bit in every version it accepted: rosters read it from the version's word
+    for k: uint256 in range(MAX_ACCEPTED):
+        if k >= self.accepted_count[msg.sender]:
+            break
+        vid: uint256 = self.accepted_at[msg.sender][k]
+        idx: uint256 = self.member_index[vid][msg.sender]
+        self.version_meta[vid] |= 1 << (REVOKED_AT + idx - 1)
     log KeyRevoked(member=msg.sender)
 
 
@@ -335,8 +358,10 @@ def pending_version(committee_id: uint256) -> (uint256, uint256):
 def _roster(vid: uint256, money: bool, live: bool) -> types.Roster:
     meta: uint256 = self.version_meta[vid]
     size: uint256 = (meta >> 72) % 256
-    mask: uint256 = (meta >> 80) % 2**16
+    mask: uint256 = (meta >> ACCEPTED_AT) % 2**16
     r: types.Roster = types.Roster(committee_id=meta % U64, threshold=(meta >> 64) % 256, bond=0, penalty=0, members=[], accepted=mask, active=0)
+    if live:
+        r.active = mask & ~((meta >> REVOKED_AT) % 2**16)
     if money:
         w: uint256 = self.version_money[vid]
         r.bond = w % 2**128
@@ -344,22 +369,20 @@ def _roster(vid: uint256, money: bool, live: bool) -> types.Roster:
     for i: uint256 in range(MAX_MEMBERS):
         if i >= size:
             break
-        m: address = self.member_at[vid][i]
-        r.members.append(m)
-        if live and (mask >> i) & 1 == 1 and not self.revoked[m]:
-            r.active |= 1 << i
+        r.members.append(self.member_at[vid][i])
     return r
 
 
 @view
 @external
-def roster(version_id: uint256, live: bool = True) -> types.Roster:
+def roster(version_id: uint256, live: bool = True, money: bool = True) -> types.Roster:
     """
     @notice A version's terms, listed members by index, the accepted ones, and (when `live`)
-            which are active now: accepted and not revoked. With `live` false, `active` is 0
-            and no revocation is read (settlement needs only members and penalty).
+            which are active now: accepted and not revoked (else `active` is 0). With `money`
+            false, bond and penalty read as 0 (one storage read fewer: vote counting needs
+            neither).
     """
-    return self._roster(version_id, True, live)
+    return self._roster(version_id, money, live)
 
 
 @view
@@ -368,7 +391,7 @@ def accepted_mask(version_id: uint256) -> uint256:
     """
     @notice Bitmap by member index of the members that accepted this version.
     """
-    return (self.version_meta[version_id] >> 80) % 2**16
+    return (self.version_meta[version_id] >> ACCEPTED_AT) % 2**16
 
 
 @view
@@ -398,19 +421,21 @@ def open_roster(pact_id: uint256, committee_id: uint256, appeal_committee_id: ui
     av: uint256 = self._current_version(appeal_committee_id)
     assert cv == expected_version and av == expected_appeal_version, "escrow: committee changed"
     r: types.Roster = self._roster(cv, True, True)
-    ar: types.Roster = self._roster(av, False, True)
-    # the parties against both member lists, in memory
+    # the appeal version: its word only (threshold, accepted and revoked bits), and the
+    # parties looked up in its member index rather than its member list read
+    ameta: uint256 = self.version_meta[av]
     for party: address in [buyer, agent]:
         for m: address in r.members:
             assert m != party, "escrow: party is evaluator"
-        for m: address in ar.members:
-            assert m != party, "escrow: party is evaluator"
-    assert ar.threshold >= r.threshold, "escrow: appeal threshold low"
+        assert self.member_index[av][party] == 0, "escrow: party is evaluator"
+    athreshold: uint256 = (ameta >> 64) % 256
+    assert athreshold >= r.threshold, "escrow: appeal threshold low"
     if not self.disjoint[cv][av]:
         for m: address in r.members:
             assert self.member_index[av][m] == 0, "escrow: committees overlap"
         self.disjoint[cv][av] = True
-    assert self._popcount(ar.active) >= ar.threshold, "escrow: appeal quorum unavailable"
+    aactive: uint256 = (ameta >> ACCEPTED_AT) % 2**16 & ~((ameta >> REVOKED_AT) % 2**16)
+    assert self._popcount(aactive) >= athreshold, "escrow: appeal quorum unavailable"
     return r
 
 
