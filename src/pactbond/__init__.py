@@ -1,6 +1,6 @@
 """pactbond: skin in the game behind AI-agent evaluations."""
 
-from pactbond.client import AppealPreview, Job, JobState, Pactbond
+from pactbond.client import AppealPreview, Job, JobLogsError, JobState, Pactbond
 from pactbond.errors import PactbondError
 from pactbond.models import PactTerms, Vote
 from pactbond.votes import SignedVote, SignedVoteBatch, VoteBatch
@@ -10,6 +10,7 @@ __all__ = [
     "ApeWallet",
     "AppealPreview",
     "Job",
+    "JobLogsError",
     "JobState",
     "KeyWallet",
     "PactTerms",

@@ -261,7 +261,16 @@ _HINTS: dict[str, str] = {
     "vote: member stake below bond": "the appeal member must hold the version's bond outside "
     "pending withdrawal",
     "vote: score above 10000": "scores are 0..10000 basis points",
-    "vote: bad proof": "the vote's Merkle proof does not match its batch root",
+    "vote: votes differ from the signed batch": "a call carries every vote of each signed "
+    "batch, in the batch's order",
+    "vote: signature without votes": "every batch signature needs its member's votes in the call",
+    "vote: job fields missing": "pass one JobFields per run of a job's adjacent items",
+    "escrow: stale job fields": "the job moved since it was read: read it again "
+    "(Pactbond.job) and retry",
+    "escrow: evidence vote not counted": "the evidence must be a counted round-0 vote of the job",
+    "escrow: evidence vote unsigned": "the evidence vote's signature does not verify",
+    "committee: too many versions accepted": "a key accepts at most 256 versions: serve under "
+    "a new key",
     "vote: bad round": "round is 0 (verdict) or 1 (appeal)",
     "vote: member did not sign batch": "every item's member needs its batch signature",
     "vote: job of another pact": "a batch call covers the jobs of one pact",
