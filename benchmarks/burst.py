@@ -28,7 +28,13 @@ from web3 import Web3
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.oracle.harness import OracleProc, oracle_config, ports, write_doc  # noqa: E402
+from tests.oracle.harness import (  # noqa: E402
+    OracleProc,
+    oracle_config,
+    ports,
+    track_fields,
+    write_doc,
+)
 
 from pactbond import JobState, KeyWallet, Pactbond, PactTerms  # noqa: E402
 from pactbond.deploy import deploy  # noqa: E402
@@ -40,8 +46,9 @@ HOUR = 3600
 COMMITTEE, APPEAL, BUYER, AGENTS = [4, 5, 6], [7, 8, 9], 2, list(range(10, 20))
 
 
-def send_all(w3: Web3, key: Any, calls: list[tuple[str, bytes, int]], gas: int) -> None:
-    """Raw transactions with consecutive nonces, not waiting for each (a burst)."""
+def send_all(w3: Web3, key: Any, calls: list[tuple[str, bytes, int]], gas: int) -> list[Any]:
+    """Raw transactions with consecutive nonces, not waiting for each (a burst); their
+    receipts."""
     nonce = w3.eth.get_transaction_count(key.address, "pending")
     base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
     hashes = []
@@ -51,9 +58,12 @@ def send_all(w3: Web3, key: Any, calls: list[tuple[str, bytes, int]], gas: int) 
               "maxPriorityFeePerGas": 10**9}
         hashes.append(w3.eth.send_raw_transaction(key.sign_transaction(tx).raw_transaction))
         nonce += 1
+    receipts = []
     for h in hashes:
         r = w3.eth.wait_for_transaction_receipt(h, timeout=300, poll_latency=0.2)
         assert r["status"] == 1, r
+        receipts.append(r)
+    return receipts
 
 
 def settled_count(pb: Pactbond, from_block: int, first: int, last: int) -> int:
@@ -120,18 +130,22 @@ def run(n_jobs: int, workdir: Path) -> dict[str, Any]:
             opens = [(esc.address, esc.call("open", terms.as_tuple(), pid,
                                             dev_account(AGENTS[k % 10]).address, value, cv,
                                             av).data, value) for k in range(n_jobs)]
-            send_all(w3, dev_account(BUYER), opens, 400_000)
+            # every job call passes the job's fields (ADR 011): folded from the receipts' logs
+            fields = track_fields(c[BUYER], send_all(w3, dev_account(BUYER), opens, 400_000))
             last = first + n_jobs - 1
             for a_i, a in enumerate(AGENTS):
                 mine = [j for j in range(first, last + 1) if (j - first) % 10 == a_i]
-                send_all(w3, dev_account(a), [(esc.address, esc.call(
-                    "accept", j, terms.as_tuple()).data, 0) for j in mine], 300_000)
+                track_fields(c[BUYER], send_all(w3, dev_account(a), [(esc.address, esc.call(
+                    "accept", j, terms.as_tuple(), fields[j].as_tuple()).data, 0)
+                    for j in mine], 300_000), fields)
+            submits = {a: [(esc.address, esc.call("submit", j, terms.as_tuple(),
+                                                  fields[j].as_tuple(), h, "").data, 0)
+                           for j in range(first, last + 1) if (j - first) % 10 == a_i]
+                       for a_i, a in enumerate(AGENTS)}
             t0 = time.monotonic()
             from_block = w3.eth.block_number
-            for a_i, a in enumerate(AGENTS):
-                mine = [j for j in range(first, last + 1) if (j - first) % 10 == a_i]
-                send_all(w3, dev_account(a), [(esc.address, esc.call(
-                    "submit", j, terms.as_tuple(), h, "").data, 0) for j in mine], 300_000)
+            for a in AGENTS:
+                send_all(w3, dev_account(a), submits[a], 300_000)
             t_submitted = time.monotonic() - t0
             while settled_count(c[BUYER], from_block, first, last) < n_jobs:
                 time.sleep(1)

@@ -9,12 +9,19 @@ reason and a hint saying what to do; a revert that still happens maps the same w
 unknown one surfaces with its raw reason. Amounts are int in the asset's smallest unit: floats,
 Decimals and strings are refused. Time checks use the chain's clock (the next block's
 timestamp), never the local one.
+
+The escrow stores one word per job (ADR 011): `job` rebuilds the job's fields from the escrow's
+logs, checks them against that word and keeps them, and every job call passes them; `evidence`
+finds the signed round-0 vote that finalize and resolve re-prove for Feedback.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,16 +34,17 @@ from urllib.parse import urlparse
 import requests
 from eth_account.messages import encode_typed_data
 from eth_typing import ChecksumAddress
+from eth_utils.abi import collapse_if_tuple
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from web3 import Web3
 from web3.contract.contract import Contract, ContractFunction
 from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 from web3.types import BlockIdentifier, TxParams, TxReceipt, Wei
 
-from pactbond import eip712, money
+from pactbond import eip712, jobfields, money
 from pactbond.calls import Call, LeanContract
 from pactbond.deploy import Manifest, abi, code_hash
 from pactbond.errors import (
@@ -51,8 +59,9 @@ from pactbond.errors import (
     WalletError,
     error_for_reason,
 )
-from pactbond.events import EscrowEvent, iter_events, logs_in, topic_map
-from pactbond.models import BPS, ZERO_ADDRESS, PactTerms, Vote
+from pactbond.events import EscrowEvent, iter_events, logs_in, raw_decoder, topic_map
+from pactbond.jobfields import FirstVote, JobFields, JobRecord
+from pactbond.models import BPS, ZERO_ADDRESS, ZERO_HASH, PactTerms, Vote
 from pactbond.votes import MAX_BATCH, SignedVote, SignedVoteBatch, VoteBatch
 from pactbond.wallets import Wallet
 
@@ -60,7 +69,6 @@ log = logging.getLogger("pactbond.client")
 
 U128 = 2**128
 U256 = 2**256
-LANE = 2**16
 MAX_MEMBERS = 16
 MAX_SIG_LEN = 1040
 
@@ -82,9 +90,12 @@ class JobState(IntEnum):
 
 
 class Job(BaseModel):
-    """A job as stored on-chain, decoded."""
+    """A job as its logs and stored word give it (ADR 011), decoded. VERDICT is derived as the
+    contract derives it: stored SUBMITTED and counted round-0 votes >= the committee version's
+    threshold. `fields` is what every job call passes (`fields.as_tuple()`); it is left out of
+    model_dump (what the CLI prints)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
 
     id: int
     buyer: str
@@ -100,9 +111,10 @@ class Job(BaseModel):
     value: int
     fee: int
     deliverable_hash: bytes
-    evidence_hash: bytes
+    evidence_hash: bytes  # the first counted round-0 vote's (zero before any)
     round0: dict[int, int]  # member index -> score
     round1: dict[int, int]
+    fields: JobFields = Field(exclude=True)
 
     @property
     def reserved_count(self) -> int:
@@ -170,6 +182,33 @@ class Counters(BaseModel):
     slashed: int
 
 
+class JobLogsError(NodeError):
+    """The node's logs do not rebuild a job's stored word (logs pruned or capped, or a reorg
+    while they were read): the job's fields cannot be known, so no call on it can be made.
+    Reading again may succeed."""
+
+
+#: the contract's Evidence tuple (member, score_bps, evidence_hash, deadline, batch, proof,
+#: signature); member zero: Feedback carries no evidence
+Evidence = tuple[str, int, bytes, int, bool, list[bytes], bytes]
+NO_EVIDENCE: Evidence = (ZERO_ADDRESS, 0, ZERO_HASH, 0, False, [], b"")
+#: the logs a job's fields and first round-0 vote are rebuilt from
+JOB_LOGS = (*jobfields.EVENTS, "VoteCounted")
+
+
+@dataclass
+class _JobBook:
+    """What the logs told about jobs (shared by a client and its with_wallet copies): every
+    job's record folded from the escrow's logs up to block `scanned`, the thresholds and
+    members of committee versions (immutable), and evidence found per first vote."""
+
+    scanned: int
+    jobs: dict[int, JobRecord]
+    versions: dict[int, tuple[int, list[str]]]
+    evidence: dict[int, tuple[FirstVote, Evidence]]
+    lock: threading.RLock
+
+
 @dataclass(frozen=True)
 class AppealPreview:
     """What resolving a challenge with given round-1 scores does."""
@@ -178,10 +217,6 @@ class AppealPreview:
     penalized_members: list[str]  # round-0 voters whose reservation goes to the favoured party
     penalty: int  # per penalized member
     settlement: money.Settlement  # the job's split at the final score
-
-
-def _lanes(word: int) -> dict[int, int]:
-    return {i: (word >> (16 * i)) % LANE - 1 for i in range(16) if (word >> (16 * i)) % LANE}
 
 
 def _counters(counts: int, money_word: int) -> Counters:
@@ -196,13 +231,18 @@ def _counters(counts: int, money_word: int) -> Counters:
 @cache
 def merged_escrow_abi() -> list[dict[str, Any]]:
     """The escrow's ABI plus the facets' functions its fallback runs (one address for all)."""
+    def key(e: dict[str, Any]) -> tuple[Any, ...]:
+        # by signature: a default argument makes two overloads of one name
+        return (e.get("type"), e.get("name"),
+                tuple(collapse_if_tuple(i) for i in e.get("inputs", [])))
+
     out = list(abi("PactEscrow"))
-    names = {e.get("name") for e in out}
+    seen = {key(e) for e in out}
     for facet in ("PactEscrowAppeals", "PactEscrowBatch"):
         for e in abi(facet):
-            if e.get("type") in ("function", "event") and e.get("name") not in names:
+            if e.get("type") in ("function", "event") and key(e) not in seen:
                 out.append(e)
-                names.add(e.get("name"))
+                seen.add(key(e))
     return out
 
 
@@ -283,6 +323,40 @@ def _hex(b: bytes) -> str:
     return "0x" + b.hex()
 
 
+def _call_order(orders: Sequence[Sequence[int]]) -> list[int]:
+    """Job ids in an order that keeps each list's own order (the first seen first where
+    free): a settle_batch call rebuilds each member's batch root from its votes in call order,
+    and a job's votes sit together. Two batches ordering common jobs differently have none."""
+    first: dict[int, int] = {}
+    after: dict[int, set[int]] = {}
+    for o in orders:
+        for jid in o:
+            first.setdefault(jid, len(first))
+            after.setdefault(jid, set())
+        for a, b in itertools.pairwise(o):
+            after[a].add(b)
+    before = dict.fromkeys(first, 0)
+    for nxt in after.values():
+        for b in nxt:
+            before[b] += 1
+    ready = [(first[j], j) for j, n in before.items() if n == 0]
+    heapq.heapify(ready)
+    out: list[int] = []
+    while ready:
+        _, j = heapq.heappop(ready)
+        out.append(j)
+        for b in after[j]:
+            before[b] -= 1
+            if before[b] == 0:
+                heapq.heappush(ready, (first[b], b))
+    if len(out) < len(first):
+        raise InvalidInputError(
+            "the batches order their common jobs differently, and a call keeps each member's "
+            "order: sign the batches with the jobs in one order"
+        )
+    return out
+
+
 class Pactbond:
     """A connection to one pactbond deployment, optionally with a wallet to send from."""
 
@@ -305,6 +379,10 @@ class Pactbond:
         self._tokens: dict[str, LeanContract] = {}
         self._terms: dict[int, PactTerms] = {}
         self._decimals: dict[str, int] = {}
+        self._book = _JobBook(scanned=manifest.block - 1, jobs={}, versions={}, evidence={},
+                              lock=threading.RLock())
+        self._decode_log = raw_decoder(merged_escrow_abi(), JOB_LOGS)
+        self._log_topics = [_topic(self.escrow, n) for n in JOB_LOGS]
 
     def __repr__(self) -> str:
         who = self.wallet.address if self.wallet is not None else "read-only"
@@ -351,6 +429,7 @@ class Pactbond:
         other = type(self)(self.w3, self.manifest, wallet, self.timeout)
         other._terms = self._terms
         other._decimals = self._decimals
+        other._book = self._book
         return other
 
     def verify(self) -> None:
@@ -563,17 +642,260 @@ class Pactbond:
         return terms
 
     def job(self, job_id: int, block: BlockIdentifier = "latest") -> Job:
-        """Reads: a job, decoded (state, deadlines, money, votes by member index), as of
-        `block`."""
-        j, deliverable, evidence, r0, r1 = self._read(self._esc, "job", job_id, block=block)
-        buyer, state, by_agent, pact_id, cv, av, agent, reserved, deadline, close_at, value, fee = j
+        """Reads: a job as of `block` (state with VERDICT derived, deadlines, money, votes by
+        member index, the fields every job call passes). The fields come from the escrow's logs
+        up to that block, checked against the stored word (`job_word`); what the logs told is
+        kept, so a read whose cached fields still match costs one eth_call. Raises
+        UnknownObjectError for a job never opened (by that block), JobLogsError when the logs
+        do not rebuild the stored word."""
+        if not 0 <= _int(job_id, "job_id") < U256:
+            raise InvalidInputError(f"job ids are uint256, got {job_id}")
+        at = self._block_number(block)
+        word, ext = self._job_word(job_id, "latest" if at is None else at)
+        with self._book.lock:
+            got = self._known(job_id, word, ext, at)
+            if isinstance(got, str):
+                word, ext, f, first = self._refresh(job_id, at, word, ext, got)
+            else:
+                f, first = got
+        return self._job_of(job_id, f, word, ext, first)
+
+    def _block_number(self, block: BlockIdentifier) -> int | None:
+        """`block` as a number (None: "latest", read as such: one call fewer)."""
+        if block == "latest":
+            return None
+        if isinstance(block, int) and not isinstance(block, bool):
+            return block
+        return int(self.w3.eth.get_block(block)["number"])
+
+    def _job_word(self, job_id: int, block: BlockIdentifier) -> tuple[int, int]:
+        word, ext = self._read(self._esc, "job_word", job_id, block=block)
+        if word == 0:  # never opened: what a job call would revert with
+            _refuse("escrow: unknown job",
+                    "" if block == "latest" else f"no job with that id at block {block!s}")
+        return int(word), int(ext)
+
+    def _known(self, job_id: int, word: int, ext: int,
+               at: int | None) -> tuple[JobFields, FirstVote | None] | str:
+        """The job's fields and first round-0 vote at block `at` (None: the newest) from what
+        the logs told so far, if they match the stored `word`; else why not."""
+        rec = self._book.jobs.get(job_id)
+        f = rec.at(at) if rec is not None else None
+        if rec is None or f is None:
+            return f"no JobOpened log of job {job_id}"
+        if not f.matches(job_id, word):
+            return (f"the fields its logs give (state {f.state}, deadline {f.deadline}) do not "
+                    f"hash to the stored word 0x{word:064x}")
+        first = rec.first_vote_at(at)
+        r0 = jobfields.round0_lanes(f, jobfields.lanes_of(word, ext))
+        if first is None:
+            if r0 and not rec.no_first_vote:
+                return "its lanes hold round-0 votes, and no VoteCounted log was read yet"
+        else:
+            members = self._version(f.committee_version)[1]
+            i = members.index(first.member) if first.member in members else -1
+            if i < 0 or (r0 >> (16 * i)) % jobfields.LANE != first.score_bps + 1:
+                return f"its first round-0 vote ({first.member}) is not in its round-0 lanes"
+        return f, first
+
+    def _refresh(self, job_id: int, at: int | None, word: int, ext: int,
+                 why: str) -> tuple[int, int, JobFields, FirstVote | None]:
+        """Read the logs the job needs and check again: every job's from the last block read
+        on; if that is not enough (a reorg, logs missing), this job's from the deployment on.
+        `word` was read at `at` (None: "latest"). Holds the book's lock."""
+        book = self._book
+        latest = at is None
+        if at is None:
+            at = int(self.w3.eth.block_number)
+            # a chain shorter than what was read (a node behind, or reverted): read on from
+            # its head (a log read twice folds once; a job whose logs changed no longer matches
+            # and has its own logs read again)
+            book.scanned = min(book.scanned, at)
+        if at > book.scanned:
+            self._scan(book.scanned + 1, at)
+            # the word was read at or before `at`: a transition in between shows as a mismatch
+            got = self._known(job_id, word, ext, None if latest else at)
+            if not isinstance(got, str):
+                return word, ext, *got
+            why = got
+        if latest:
+            word, ext = self._job_word(job_id, at)  # the word at the block the logs go up to
+            got = self._known(job_id, word, ext, at)
+            if not isinstance(got, str):
+                return word, ext, *got
+            why = got
+        log.info("job %d: %s; reading its logs again from block %d", job_id, why,
+                 self.manifest.block)
+        self._scan(self.manifest.block, book.scanned, job_id)
+        got = self._known(job_id, word, ext, at)
+        if isinstance(got, str) and got.startswith("its lanes hold"):
+            log.warning("job %d: %s (through block %d): its evidence is taken as none", job_id,
+                        got, book.scanned)
+            book.jobs[job_id].no_first_vote = True
+            got = self._known(job_id, word, ext, at)
+        if isinstance(got, str):
+            raise JobLogsError(f"job {job_id} at block {at}: the escrow's logs do not rebuild "
+                               f"its stored word: {got}")
+        return word, ext, *got
+
+    def _scan(self, first: int, last: int, job_id: int | None = None) -> None:
+        """Fold the job logs of blocks first..last into the book: every job's, moving
+        `scanned` on; or, with `job_id`, that job's alone into a new record of it (a reorg may
+        have changed what was folded before)."""
+        topics: list[Any] = [self._log_topics]
+        if job_id is not None:
+            topics.append("0x" + job_id.to_bytes(32, "big").hex())
+        logs = list(logs_in(self.w3, self.escrow.address, topics, first, last, lean=True))
+        book = self._book
+        if job_id is not None:
+            book.jobs[job_id] = JobRecord(history=[])
+        for lg in logs:
+            got = self._decode_log(lg)
+            if got is None or lg.get("removed"):
+                continue
+            name, args = got
+            jid = int(args["job_id"])
+            rec = book.jobs.get(jid)
+            if rec is None:
+                if name != "JobOpened":
+                    continue  # a job opened before the logs read: its own scan rebuilds it
+                rec = book.jobs[jid] = JobRecord(history=[])
+            rec.fold(int(lg["blockNumber"]), name, args, bytes(lg["transactionHash"]),
+                     int(lg["logIndex"]))
+        if job_id is None:
+            book.scanned = max(book.scanned, last)
+
+    def _version(self, version_id: int) -> tuple[int, list[str]]:
+        """A committee version's threshold and members (immutable: read once)."""
+        got = self._book.versions.get(version_id)
+        if got is None:
+            cid, threshold, _, _, members, _, _ = self._reg.read("roster", version_id, False)
+            if cid == 0:
+                raise UnknownObjectError("committee: unknown version", f"no version {version_id}")
+            got = self._book.versions[version_id] = (int(threshold), list(members))
+        return got
+
+    def _job_of(self, job_id: int, f: JobFields, word: int, ext: int,
+                first: FirstVote | None) -> Job:
+        lanes = jobfields.lanes_of(word, ext)
+        r0, r1 = (f.r0, lanes) if jobfields.challenged(f) else (lanes, 0)
+        state = f.state
+        if state == jobfields.SUBMITTED and (
+                bin(jobfields.voters(lanes)).count("1") >= self._version(f.committee_version)[0]):
+            state = jobfields.VERDICT
         return Job(
-            id=job_id, buyer=buyer, agent=agent, pact_id=pact_id, state=JobState(state),
-            challenged_by_agent=by_agent, committee_version=cv, appeal_version=av,
-            reserved=reserved, deadline=deadline, round0_close=close_at, value=value, fee=fee,
-            deliverable_hash=deliverable, evidence_hash=evidence, round0=_lanes(r0),
-            round1=_lanes(r1),
+            id=job_id, buyer=f.buyer, agent=f.agent, pact_id=f.pact_id, state=JobState(state),
+            challenged_by_agent=f.by_agent, committee_version=f.committee_version,
+            appeal_version=f.appeal_version, reserved=f.reserved, deadline=f.deadline,
+            round0_close=f.close_at, value=f.value, fee=f.fee, deliverable_hash=f.deliverable,
+            evidence_hash=first.evidence_hash if first is not None else ZERO_HASH,
+            round0=jobfields.scores(r0), round1=jobfields.scores(r1), fields=f,
         )
+
+    def evidence(self, job_id: int) -> Evidence:
+        """Keepers: the contract's Evidence for the job's first counted round-0 vote (what
+        finalize and resolve pass so that Feedback carries its evidence hash), found again in
+        the transaction that posted it: a `settle` vote (batch False, no proof) or a
+        `settle_batch` leaf (batch True, the proof of its place in its member's batch, the
+        batch's signature and deadline). None found (no round-0 vote; a vote posted through
+        a contract wallet's own call): the zero-member Evidence (Feedback's evidence zero),
+        with the reason logged."""
+        return self._evidence(self.job(job_id))
+
+    def _evidence(self, j: Job) -> Evidence:
+        book = self._book
+        with book.lock:
+            rec = book.jobs.get(j.id)
+            first = rec.first_vote if rec is not None else None
+            if first is None or first.evidence_hash != j.evidence_hash:
+                log.info("job %d has no counted round-0 vote: no evidence", j.id)
+                return NO_EVIDENCE
+            cached = book.evidence.get(j.id)
+            if cached is not None and cached[0] == first:
+                return cached[1]
+        ev = self._find_evidence(j, first)
+        with book.lock:
+            book.evidence[j.id] = (first, ev)
+        return ev
+
+    def _find_evidence(self, j: Job, first: FirstVote) -> Evidence:
+        """The first vote's Evidence, from the transaction that logged it (module docstring
+        of evidence)."""
+        tx_hash = _hex(first.tx_hash)
+        try:
+            tx = self.w3.eth.get_transaction(HexBytes(first.tx_hash))
+        except TransactionNotFound:
+            log.warning("job %d: the transaction of its first round-0 vote (%s) is not found: "
+                        "no evidence", j.id, tx_hash)
+            return NO_EVIDENCE
+        to = tx.get("to")
+        if to is None or to_checksum_address(to) != self.escrow.address:
+            log.warning("job %d: its first round-0 vote was posted by a call of %s (%s), not of "
+                        "the escrow: its signature cannot be read back, no evidence", j.id, to,
+                        tx_hash)
+            return NO_EVIDENCE
+        try:
+            fn, args = self.escrow.decode_function_input(tx["input"])
+        except (ValueError, Web3Exception):
+            log.warning("job %d: transaction %s does not decode as an escrow call: no evidence",
+                        j.id, tx_hash)
+            return NO_EVIDENCE
+        name, member = fn.fn_name, first.member
+        if name == "settle" and args["job_id"] == j.id:
+            for v in args["votes"]:
+                if to_checksum_address(v["member"]) == member:
+                    return (member, int(v["score_bps"]), bytes(v["evidence_hash"]),
+                            int(v["deadline"]), False, [], bytes(v["signature"]))
+        elif name == "settle_batch" and args["round"] == 0:
+            sig = next((s for s in args["signatures"]
+                        if to_checksum_address(s["member"]) == member), None)
+            spec = bytes(args["terms"]["spec_hash"])
+            leaves: list[bytes] = []
+            mine: dict[str, Any] | None = None
+            index, run, last = 0, -1, None
+            for it in args["items"] if sig is not None else []:
+                if it["job_id"] != last:
+                    run, last = run + 1, it["job_id"]
+                if to_checksum_address(it["member"]) != member:
+                    continue
+                if it["job_id"] == j.id:
+                    mine, index = it, len(leaves)
+                leaves.append(eip712.vote_struct_hash(Vote(
+                    job_id=it["job_id"], deliverable_hash=bytes(args["jobs"][run]["deliverable"]),
+                    spec_hash=spec, score_bps=it["score_bps"],
+                    evidence_hash=bytes(it["evidence_hash"]), round=0,
+                    deadline=sig["deadline"] if sig is not None else 0,
+                )))
+            if sig is not None and mine is not None:
+                return (member, int(mine["score_bps"]), bytes(mine["evidence_hash"]),
+                        int(sig["deadline"]), True, eip712.merkle_proof(leaves, index),
+                        bytes(sig["signature"]))
+        log.warning("job %d: transaction %s (%s) holds no vote of %s for it: no evidence", j.id,
+                    tx_hash, name, member)
+        return NO_EVIDENCE
+
+    def _usable_evidence(self, j: Job) -> Evidence:
+        """The first vote's Evidence if the escrow would take it now; else none (a contract
+        wallet may no longer sign: settlement does not wait on it)."""
+        ev = self._evidence(j)
+        member, score, evidence, deadline, batch, proof, sig = ev
+        if member == ZERO_ADDRESS:
+            return ev
+        spec = self.pact(j.pact_id).spec_hash
+        leaf = eip712.vote_struct_hash(Vote(
+            job_id=j.id, deliverable_hash=j.deliverable_hash, spec_hash=spec, score_bps=score,
+            evidence_hash=evidence, round=0, deadline=deadline))
+        if batch:
+            for sibling in proof:
+                leaf = eip712.merkle_root([leaf, sibling])
+            leaf = eip712.batch_struct_hash(leaf, 0, deadline)
+        try:
+            self._check_signature(member, eip712.digest(self.domain(), leaf), sig)
+            return ev
+        except InvalidSignatureError:
+            log.warning("job %d: %s's signature of its first round-0 vote no longer passes: "
+                        "Feedback carries no evidence", j.id, member)
+            return NO_EVIDENCE
 
     def job_count(self) -> int:
         """Reads: the number of jobs ever opened (ids are 1..job_count)."""
@@ -878,7 +1200,7 @@ class Pactbond:
         if free < need:
             _refuse("escrow: agent stake below bond",
                     f"stake at least {need - free} more (bond {need}, free {free})")
-        return self.transact(self._esc.call("accept", job_id, t.as_tuple()))
+        return self.transact(self._job_call("accept", j))
 
     def submit(self, job_id: int, deliverable_hash: bytes, uri: str = "") -> TxReceipt:
         """Agent: submit the hash of the deliverable (and where to fetch it) until the work
@@ -895,10 +1217,7 @@ class Pactbond:
         if len(uri.encode()) > 256:
             raise InvalidInputError("the uri is at most 256 bytes")
         return self.transact(
-            self._esc.call(
-                "submit",
-                job_id, self.pact(j.pact_id).as_tuple(), deliverable_hash, uri
-            )
+            self._job_call("submit", j, deliverable_hash, uri)
         )
 
     # -- buyer -----------------------------------------------------------------------------
@@ -1005,7 +1324,7 @@ class Pactbond:
         if self.address != j.buyer and self.next_block_time() <= j.deadline:
             _refuse("escrow: accept window open",
                     f"only the buyer may cancel before {j.deadline}")
-        return self.transact(self._esc.call("cancel", job_id, self.pact(j.pact_id).as_tuple()))
+        return self.transact(self._job_call("cancel", j))
 
     def challenge(self, job_id: int, expected_score: int | None = None) -> TxReceipt:
         """Buyer or agent: challenge the round-0 verdict after round-0 close until the
@@ -1028,7 +1347,7 @@ class Pactbond:
             _refuse("escrow: score changed", f"the round-0 score is {s0}, not {expected_score}")
         self._need_funds(t.asset, t.challenge_bond)
         return self.transact(
-            self._esc.call("challenge", job_id, t.as_tuple(), s0),
+            self._job_call("challenge", j, s0),
             value=t.challenge_bond if t.asset == ZERO_ADDRESS else 0,
         )
 
@@ -1092,7 +1411,10 @@ class Pactbond:
         self, pact_id: int, round_: int, batches: Sequence[SignedVoteBatch]
     ) -> TxReceipt:
         """Keeper: post the votes of many jobs of one pact for one round, one signed
-        VoteBatch per member (items grouped by job, as the contract requires)."""
+        VoteBatch per member. The escrow rebuilds each member's batch root from that member's
+        votes in the call, so the call carries every vote of every batch, each member's in its
+        batch's order, the votes of a job adjacent (with the job's fields): the jobs go in an
+        order every batch keeps. A batch too big for one call is split before signing."""
         if not batches:
             _refuse("vote: no votes")
         if round_ not in (0, 1):
@@ -1102,25 +1424,30 @@ class Pactbond:
             raise InvalidInputError("one batch per member per call")
         if len(batches) > MAX_MEMBERS:
             raise InvalidInputError(f"at most {MAX_MEMBERS} batch signatures per call")
+        n = sum(len(b.batch.votes) for b in batches)
+        if n > MAX_BATCH:
+            raise InvalidInputError(
+                f"{n} votes: at most {MAX_BATCH} per call; sign smaller batches (a call carries "
+                "whole batches)"
+            )
         jobs = self._check_batches(batches, round_, pact_id)
         by_member = [b.items() for b in batches]
         items = [m[jid] for jid in jobs for m in by_member if jid in m]
-        if len(items) > MAX_BATCH:
-            raise InvalidInputError(
-                f"{len(items)} votes: at most {MAX_BATCH} per call, split the jobs"
-            )
-        return self.transact(self._esc.call("settle_batch",
-            pact_id, t.as_tuple(), round_, items, [b.signature_tuple() for b in batches]
+        return self.transact(self._esc.call(
+            "settle_batch", pact_id, t.as_tuple(), round_,
+            [j.fields.as_tuple() for j in jobs.values()], items,
+            [b.signature_tuple() for b in batches],
         ))
 
     def finalize(self, job_id: int) -> TxReceipt:
-        """Keeper: settle a job with a verdict after its challenge deadline."""
+        """Keeper: settle a job with a verdict after its challenge deadline. Feedback carries
+        the evidence of its first counted round-0 vote (re-proved: `evidence`)."""
         j = self._job_in(job_id, JobState.VERDICT, "escrow: no verdict")
         t = self.pact(j.pact_id)
         if self.next_block_time() <= j.round0_close + t.challenge_window:
             _refuse("escrow: challenge window open",
                     f"finalize after {j.round0_close + t.challenge_window}")
-        return self.transact(self._esc.call("finalize", job_id, t.as_tuple()))
+        return self.transact(self._job_call("finalize", j, self._usable_evidence(j)))
 
     def expire(self, job_id: int) -> TxReceipt:
         """Keeper: expire an ACCEPTED job after its work deadline (no delivery) or a SUBMITTED
@@ -1133,18 +1460,19 @@ class Pactbond:
             _refuse("escrow: not expirable", f"job {job_id} is {j.state.name}")
         if j.state == JobState.SUBMITTED and at <= j.deadline:
             _refuse("escrow: evaluation window open", f"expire after {j.deadline}")
-        return self.transact(self._esc.call("expire", job_id, self.pact(j.pact_id).as_tuple()))
+        return self.transact(self._job_call("expire", j))
 
     def resolve(self, job_id: int) -> TxReceipt:
         """Keeper: resolve a challenged job after the appeal deadline, or once every active
-        appeal member has voted and the appeal threshold is met."""
+        appeal member has voted and the appeal threshold is met. Feedback carries the evidence
+        of its first counted round-0 vote (re-proved: `evidence`)."""
         j = self._job_in(job_id, JobState.CHALLENGED, "escrow: not challenged")
         if self.next_block_time() <= j.deadline:
             ar = self.roster(j.appeal_version)
             voted = {ar.members[i] for i in j.round1}
             if len(voted) < ar.threshold or set(ar.active) - voted:
                 _refuse("escrow: appeal open", f"wait until after {j.deadline}")
-        return self.transact(self._esc.call("resolve", job_id, self.pact(j.pact_id).as_tuple()))
+        return self.transact(self._job_call("resolve", j, self._usable_evidence(j)))
 
     # -- everyone --------------------------------------------------------------------------
     def withdraw(self, asset: str = ZERO_ADDRESS, to: str | None = None) -> int:
@@ -1263,6 +1591,11 @@ class Pactbond:
         return self.transact(self._reg.call("set_paused", paused))
 
     # -- checks ----------------------------------------------------------------------------
+    def _job_call(self, name: str, j: Job, *args: Any) -> Call:
+        """A job call: (job_id, the pact's terms, the job's fields, *args)."""
+        return self._esc.call(name, j.id, self.pact(j.pact_id).as_tuple(), j.fields.as_tuple(),
+                              *args)
+
     def _job_in(self, job_id: int, state: JobState, reason: str) -> Job:
         j = self.job(job_id)
         if j.state != state:
@@ -1386,7 +1719,7 @@ class Pactbond:
 
     def _check_fields(self, j: Job, v: Vote, reason: str) -> None:
         """The contract hashes the job's own deliverable and spec: a vote naming others fails
-        as a bad signature (single votes) or a bad proof (batches)."""
+        as a bad signature (single votes) or as votes that differ from the signed batch."""
         spec = self.pact(j.pact_id).spec_hash
         if v.deliverable_hash != j.deliverable_hash or v.spec_hash != spec:
             _refuse(reason, f"the vote names another deliverable or spec than job {j.id}")
@@ -1466,37 +1799,43 @@ class Pactbond:
             self._check_signature(
                 sv.member, eip712.digest(domain, eip712.vote_struct_hash(sv.vote)), sv.signature
             )
-        t = self.pact(j.pact_id).as_tuple()
-        return self.transact(self._esc.call("appeal" if round_ else "settle", job_id, t,
+        return self.transact(self._job_call("appeal" if round_ else "settle", j,
                                             [sv.as_tuple() for sv in signed]))
 
     def _check_batches(
         self, batches: Sequence[SignedVoteBatch], round_: int, pact_id: int | None = None
-    ) -> list[int]:
-        """Batch signatures, then every item under the single-vote rules; returns the job ids
-        in the order their items go."""
-        domain = self.domain()
-        for b in batches:
-            d = eip712.digest(domain, eip712.batch_struct_hash(b.batch.root, round_,
-                                                                b.batch.deadline))
-            self._check_signature(b.member, d, b.signature)
+    ) -> dict[int, Job]:
+        """The contract's checks of a settle_batch call of these batches, in its order: every
+        vote under the single-vote rules, in call order; then per member the batch root
+        rebuilt from its votes (the job's own deliverable and spec, the call's round) and the
+        signature. Returns the jobs in call order."""
+        order = _call_order([[v.job_id for v in b.batch.votes] for b in batches])
         jobs: dict[int, Job] = {}
         rosters: dict[int, Roster] = {}
         seen: set[tuple[int, int]] = set()
         at = self.next_block_time()
+        for jid in order:
+            j = jobs[jid] = self.job(jid)
+            if pact_id is not None and j.pact_id != pact_id:
+                _refuse("vote: job of another pact", f"job {j.id} is of pact {j.pact_id}")
+            vid = j.appeal_version if round_ else j.committee_version
+            if vid not in rosters:
+                rosters[vid] = self.roster(vid)
+            for b in batches:
+                for v in b.batch.votes:
+                    if v.job_id == jid:
+                        self._check_counts(j, rosters[vid], round_, b.member, b.batch.deadline,
+                                           seen, at)
+        domain = self.domain()
         for b in batches:
             for v in b.batch.votes:
-                if v.job_id not in jobs:
-                    jobs[v.job_id] = self.job(v.job_id)
-                j = jobs[v.job_id]
-                if pact_id is not None and j.pact_id != pact_id:
-                    _refuse("vote: job of another pact", f"job {j.id} is of pact {j.pact_id}")
-                self._check_fields(j, v, "vote: bad proof")
-                vid = j.appeal_version if round_ else j.committee_version
-                if vid not in rosters:
-                    rosters[vid] = self.roster(vid)
-                self._check_counts(j, rosters[vid], round_, b.member, v.deadline, seen, at)
-        return list(jobs)
+                if v.round != round_:
+                    _refuse("vote: votes differ from the signed batch",
+                            f"{b.member}'s batch is of round {v.round}, the call of {round_}")
+                self._check_fields(jobs[v.job_id], v, "vote: votes differ from the signed batch")
+            d = eip712.digest(domain, b.batch.struct_hash())
+            self._check_signature(b.member, d, b.signature)
+        return jobs
 
 
 ERC20_ABI: list[dict[str, Any]] = [

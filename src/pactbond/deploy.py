@@ -1,10 +1,11 @@
 """Deploy pactbond from the shipped artifacts with web3, and its deployment manifest.
 
 Order: PactRegistry(window_max, min_rotation_delay) -> PactEscrowBatch(registry, cooldown) ->
-PactEscrowAppeals(registry, cooldown, batch) -> PactEscrow(registry, evaluator_cooldown, appeals) -> registry.set_escrow(escrow), then
-optionally registry.set_guardian(guardian). The manifest records the chain, the deployment
-block and, per contract, the address and the keccak of its deployed code (immutables
-included), which clients and oracles check before they trust an address.
+PactEscrowAppeals(registry, cooldown, batch) -> PactEscrow(registry, evaluator_cooldown,
+appeals) -> registry.set_escrow(escrow), then optionally registry.set_guardian(guardian).
+The manifest records the chain, the deployment block and, per contract, the address and the
+keccak of its deployed code (immutables included), which clients and oracles check before
+they trust an address.
 """
 
 from __future__ import annotations

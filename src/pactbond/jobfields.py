@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eth_abi import encode
-from eth_utils import keccak, to_checksum_address
+from eth_abi.abi import encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 
 OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED = 1, 2, 3, 4, 5
 SETTLED, CANCELLED, EXPIRED_NO_DELIVERY, EXPIRED_NO_VERDICT = 6, 7, 8, 9
@@ -171,3 +172,68 @@ def voters(lanes: int) -> int:
 def scores(lanes: int) -> dict[int, int]:
     """Member index -> counted score."""
     return {i: (lanes >> (16 * i)) % LANE - 1 for i in range(16) if (lanes >> (16 * i)) % LANE}
+
+
+def challenged(f: JobFields) -> bool:
+    """Whether the round-0 lanes have moved into the fields (r0) and the clear lanes are round 1."""
+    return f.state == CHALLENGED or f.r0 != 0
+
+
+def round0_lanes(f: JobFields, lanes: int) -> int:
+    """The round-0 lanes: the fields' r0 once challenged, else the current lanes."""
+    return f.r0 if challenged(f) else lanes
+
+
+@dataclass(frozen=True)
+class FirstVote:
+    """A job's first counted round-0 vote, as its VoteCounted log tells: Feedback's evidence
+    and where to find the signed vote again (pactbond.client.Pactbond.evidence)."""
+
+    block: int
+    tx_hash: bytes
+    log_index: int
+    member: str
+    score_bps: int
+    evidence_hash: bytes
+
+
+@dataclass
+class JobRecord:
+    """One job as folded from its logs: the fields after every transition (with the block it
+    was logged in, chain order) and its first counted round-0 vote."""
+
+    history: list[tuple[int, JobFields]]
+    first_vote: FirstVote | None = None
+    # its lanes hold round-0 votes that no VoteCounted log read shows: evidence taken as none
+    no_first_vote: bool = False
+    last: tuple[int, int] = (-1, -1)  # (block, log index) of the last log folded
+
+    def fold(self, block: int, name: str, args: Mapping[str, Any], tx_hash: bytes = b"",
+             log_index: int = 0) -> None:
+        """Fold one log of this job (a fields event, or VoteCounted), in chain order; a log at
+        or before the last one folded is skipped (ranges read twice fold once)."""
+        if (block, log_index) <= self.last:
+            return
+        self.last = (block, log_index)
+        if name == "VoteCounted":
+            if int(args["round"]) == 0 and self.first_vote is None:
+                self.first_vote = FirstVote(
+                    block=block, tx_hash=tx_hash, log_index=log_index,
+                    member=to_checksum_address(str(args["member"])),
+                    score_bps=int(args["score_bps"]), evidence_hash=_b32(args["evidence_hash"]))
+            return
+        before = self.history[-1][1] if self.history else None
+        after = apply(before, name, args)
+        if after is not None and after != before:
+            self.history.append((block, after))
+
+    def at(self, block: int | None = None) -> JobFields | None:
+        """The fields at the end of `block` (None: after every log folded)."""
+        for b, f in reversed(self.history):
+            if block is None or b <= block:
+                return f
+        return None
+
+    def first_vote_at(self, block: int | None = None) -> FirstVote | None:
+        v = self.first_vote
+        return v if v is not None and (block is None or v.block <= block) else None

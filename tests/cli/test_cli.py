@@ -1124,6 +1124,30 @@ def test_keeper_pass__ended_jobs_skipped_only_once_deep(world):
     assert keeper_pass(world.keeper, late)[1] == late  # it was moved past `late` before
 
 
+def test_keeper_pass__job_logs_not_rebuilding__reported_the_pass_goes_on(world, monkeypatch):
+    from pactbond.cli.commands import keeper_pass
+    from pactbond.client import JobLogsError
+
+    pid = world.pact()
+    lost, due = (world.job(pid, E18 // 2, upto="accept") for _ in range(2))
+    world.warp(HOUR + 1)  # both past their work deadline
+    pb = world.keeper.with_wallet(world.keeper.wallet)
+    real = pb.job
+
+    def job(jid, block="latest"):
+        if jid == lost:
+            raise JobLogsError(f"job {jid}: the escrow's logs do not rebuild its stored word")
+        return real(jid, block)
+
+    monkeypatch.setattr(pb, "job", job)
+    tried, start = keeper_pass(pb, lost)
+    assert tried == [(lost, "read", f"job {lost}: the escrow's logs do not rebuild its stored "
+                                    "word"), (due, "expire", None)]
+    assert start == lost  # not known to be over: the next pass reads it again
+    assert world.keeper.job(due).state == JobState.EXPIRED_NO_DELIVERY
+    world.keeper.expire(lost)  # leave no due job to other tests' keeper passes
+
+
 def test_withdraw__credit_to_balance(cli: Cli, world):
     pb = world.keeper
     jid = world.job(world.pact(), E18 // 2, upto="open")

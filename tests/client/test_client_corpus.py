@@ -32,11 +32,11 @@ def reasons(k: Pactbond, post: Any, raw_call: Any) -> tuple[str, str]:
 
 
 def settle_call(k: Pactbond, jid: int, votes: list[tuple[Any, ...]]) -> Any:
-    return k._esc.call("settle", jid, k.pact(k.job(jid).pact_id).as_tuple(), votes)
+    return k._job_call("settle", k.job(jid), votes)
 
 
 def appeal_call(k: Pactbond, jid: int, votes: list[tuple[Any, ...]]) -> Any:
-    return k._esc.call("appeal", jid, k.pact(k.job(jid).pact_id).as_tuple(), votes)
+    return k._job_call("appeal", k.job(jid), votes)
 
 
 def ctx(world: Any, jid: int, member_index: int = 4) -> VoteCtx:

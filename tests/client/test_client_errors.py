@@ -63,7 +63,8 @@ def raw_open(pb: Pactbond, pid: int, agent: str, value: int) -> tuple[Any, int]:
 
 
 def raw(pb: Pactbond, name: str, jid: int, *args: Any) -> Any:
-    return pb._esc.call(name, jid, pb.pact(pb.job(jid).pact_id).as_tuple(), *args)
+    """A job call without the client's checks: (job_id, terms, the job's fields, *args)."""
+    return pb._job_call(name, pb.job(jid), *args)
 
 
 # -- input -----------------------------------------------------------------------------------

@@ -50,7 +50,8 @@ def test_in_process__lifecycle_and_typed_errors__same_as_anvil(chain):
         stranger.accept(jid)
     with pytest.raises(TimingError, match="escrow: accept window open"):
         # the client checks nothing here: the contract's revert comes back typed
-        stranger.transact(stranger.escrow.functions.cancel(jid, terms.as_tuple()))
+        stranger.transact(stranger.escrow.functions.cancel(
+            jid, terms.as_tuple(), stranger.job(jid).fields.as_tuple()))
     agent.accept(jid)
     agent.submit(jid, keccak(b"deliverable"))
     votes = [e.sign_vote(e.vote_for(jid, 9000, keccak(b"evidence"))) for e in (e1, e2)]

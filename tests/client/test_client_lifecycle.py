@@ -74,8 +74,10 @@ def test_lifecycle__eth_job_from_key_and_keystore_wallets__settles_and_pays(worl
     assert (evs[0].buyer, evs[0].agent, evs[0].value) == (buyer.address, agent.address, E18)
     assert [e.member for e in evs[1:4]] == [e.address for e in evals]
     assert (evs[4].score_bps, evs[4].to_agent) == (9000, preview.to_agent)
+    # settled in a vote call: Feedback carries that call's first vote's evidence (ADR 011)
     assert (evs[5].agent, evs[5].score_bps, evs[5].evidence_hash) == (
-        agent.address, 9000, votes[0].vote.evidence_hash)
+        agent.address, 9000, votes[1].vote.evidence_hash)
+    assert keeper.job(jid).evidence_hash == votes[0].vote.evidence_hash  # the first counted
 
 
 def test_lifecycle__erc20_permit_and_approve__settles_and_withdraws(world, mock_erc20_artifact,

@@ -47,7 +47,8 @@ def test_verify_vote__round1_rules__typed_refusals(world):
         k.verify_vote(not_appeal)
     refused(k, VoteRejectedError, "vote: not an appeal member",
             lambda: k.appeal(jid, [not_appeal]),
-            k._esc.call("appeal", jid, world.pacts[pid].as_tuple(), [not_appeal.as_tuple()]))
+            k._esc.call("appeal", jid, world.pacts[pid].as_tuple(), k.job(jid).fields.as_tuple(),
+                        [not_appeal.as_tuple()]))
     with pytest.raises(InvalidInputError):  # a round-1 vote posted as round 0
         k.settle(jid, [ok])
     world.warp(HOUR + 1)
@@ -111,8 +112,9 @@ def test_settle_batch__bad_batches__typed_refusals(world):
 
     def raw(batches):
         items = [i for b in batches for i in b.items().values()]
-        return k._esc.call("settle_batch", pid, t, 0, items,
-                           [b.signature_tuple() for b in batches])
+        jobs = list(dict.fromkeys(i[0] for i in items))
+        return k._esc.call("settle_batch", pid, t, 0, [k.job(j).fields.as_tuple() for j in jobs],
+                           items, [b.signature_tuple() for b in batches])
 
     mixed = e0.sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a")), (foreign, 9000,
                                                                       keccak(b"b"))]))
@@ -122,6 +124,12 @@ def test_settle_batch__bad_batches__typed_refusals(world):
     refused(k, VoteRejectedError, "vote: member not reserved",
             lambda: k.settle_batch(pid, 0, [outsider]), raw([outsider]))
     good = e0.sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a"))]))
+    # a vote naming another deliverable: the root the escrow rebuilds from the job's differs
+    other = good.batch.model_copy(update={"votes": [good.batch.votes[0].model_copy(
+        update={"deliverable_hash": keccak(b"another deliverable")})]})
+    elsewhere = e0.sign_batch(other)
+    refused(k, VoteRejectedError, "vote: votes differ from the signed batch",
+            lambda: k.settle_batch(pid, 0, [elsewhere]), raw([elsewhere]))
     forged = SignedVoteBatch(batch=good.batch, member=e1.address, signature=good.signature)
     refused(k, InvalidSignatureError, "vote: bad signature",
             lambda: k.settle_batch(pid, 0, [forged]), raw([forged]))

@@ -83,3 +83,13 @@ def test_capped_provider__pact_terms_read_by_the_client(world: World, manifest: 
     assert cap.refused > 0
     with pytest.raises(UnknownObjectError, match="no pact 999999"):
         pb.pact(999_999)
+
+
+def test_capped_provider__job_rebuilt_from_its_logs(world: World, manifest: Any,
+                                                   capped_url: str, cap: Cap) -> None:
+    """job() folds every job's logs from the deployment block on (ADR 011), asked straight of
+    the provider: a refused range is halved there too."""
+    jid = world.job(world.pact(), E18 // 10)
+    pb = Pactbond.connect(capped_url, manifest)
+    assert pb.job(jid) == world.keeper.job(jid)
+    assert cap.refused > 0

@@ -16,7 +16,9 @@ from typing import Any
 import requests
 import yaml
 
+from pactbond import jobfields
 from pactbond.devnet import free_port
+from pactbond.jobfields import JobFields
 from pactbond.oracle.spec import content_hash
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,4 +149,20 @@ def ports(n: int) -> list[int]:
         p = free_port()
         if p not in out:
             out.append(p)
+    return out
+
+
+def track_fields(pb: Any, receipts: list[Any],
+                 fields: dict[int, JobFields] | None = None) -> dict[int, JobFields]:
+    """Job fields folded from the job events of `receipts` (in order) into `fields`: calls
+    sent raw and in bulk pass each job's current fields (ADR 011) without a read per job."""
+    out = {} if fields is None else fields
+    for r in receipts:
+        logs = [(ev["logIndex"], name, ev["args"]) for name in jobfields.EVENTS
+                for ev in pb._events(r, name)]
+        for _, name, args in sorted(logs, key=lambda x: x[0]):
+            jid = int(args["job_id"])
+            f = jobfields.apply(out.get(jid), name, args)
+            if f is not None:
+                out[jid] = f
     return out

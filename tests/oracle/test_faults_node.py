@@ -29,7 +29,7 @@ from pactbond.devnet import Devnet, DevnetError, dev_account
 from pactbond.oracle.spec import content_hash
 from tests.client.conftest import E18, World
 from tests.oracle.conftest import BLOCK_TIME, Cluster, deliver, schema_spec, upload, wait_for
-from tests.oracle.harness import OracleProc
+from tests.oracle.harness import OracleProc, track_fields
 from tests.oracle.proxy import Proxy
 
 ANSWER = {"answer": "42"}  # passes the schema: every oracle scores 10,000
@@ -430,7 +430,9 @@ def test_f10_terminal_state_reorged_away__job_followed_until_final(
     net.rpc("evm_setNextBlockTimestamp", [j.deadline + window + 1])  # round 0 closes at E
     outsider = dev_account(9).address  # anvil's dev accounts are unlocked
     w3.eth.send_transaction({"from": outsider, "to": world.keeper.escrow.address, "gas": 1_000_000,
-                             "data": world.keeper._esc.call("finalize", jid, t.as_tuple()).data})
+                             "data": world.keeper._esc.call(
+                                 "finalize", jid, t.as_tuple(), j.fields.as_tuple(),
+                                 world.keeper.evidence(jid)).data})
     mining.mine()
     assert is_settled(world, jid), "the outsider's finalize did not settle the job"
     settled_at = int(w3.eth.block_number)
@@ -710,10 +712,13 @@ def test_f18_burst_of_jobs__bounded_in_flight_all_settled_no_gaps(
             (esc.call("open", t.as_tuple(), pid, agent.address, value, cv, av),
              value + t.evaluator_fee)] * jobs)
         jids = [int(world.buyer._events(r, "JobOpened")[0]["args"]["job_id"]) for r in opened]
-        send_all(w3, agent, net.chain_id, [(esc.call("accept", j, t.as_tuple()), 0)
-                                           for j in jids])
+        fields = track_fields(world.buyer, opened)
+        track_fields(world.buyer, send_all(w3, agent, net.chain_id, [
+            (esc.call("accept", j, t.as_tuple(), fields[j].as_tuple()), 0) for j in jids]),
+            fields)
         send_all(w3, agent, net.chain_id, [(esc.call("submit", j, t.as_tuple(),
-                                                     content_hash(DATA), ""), 0) for j in jids])
+                                                     fields[j].as_tuple(), content_hash(DATA),
+                                                     ""), 0) for j in jids])
         burst_at = time.monotonic()
 
         def n_settled() -> int:

@@ -31,6 +31,7 @@ import requests
 from eth_hash.auto import keccak
 
 from pactbond import JobState, KeyWallet, Pactbond
+from pactbond.client import REVERTS, revert_reason
 from pactbond.deploy import Manifest
 from pactbond.devnet import Devnet, dev_account
 from pactbond.oracle.config import OracleSettings
@@ -41,7 +42,7 @@ from pactbond.oracle.store import MIGRATIONS, ConflictingVoteError, Store, Store
 from pactbond.wallets import write_keystore
 from tests.client.conftest import E18, World, make_world
 from tests.oracle.conftest import Cluster, deliver, schema_spec, upload, wait_for
-from tests.oracle.harness import OracleProc
+from tests.oracle.harness import OracleProc, track_fields
 
 A, B, C = 4, 5, 6  # world.cid's members (dev accounts); A is the oracle under test
 VALUE = E18 // 10  # small jobs: many fit under the agent's exposure cap
@@ -512,6 +513,126 @@ def test_peer_vote_in_our_batch_posted_by_someone_else__ours_still_posted(
     store.close()
 
 
+def sample(o: Oracle, name: str, **labels: str) -> float:
+    return o.metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+def statuses(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every (status, note) the oracle gives an intent from now on."""
+    seen: list[tuple[str, str]] = []
+    real = store.set_intent
+
+    def set_intent(intent_id: int, status: str, note: str = "") -> None:
+        seen.append((status, note))
+        real(intent_id, status, note)
+
+    monkeypatch.setattr(store, "set_intent", set_intent)
+    return seen
+
+
+@pytest.mark.parametrize("where", ["simulation", "chain"])
+def test_vote_call_racing_a_transition__stale_fields__rebuilt_never_failed_and_counted(
+        world: World, pid: int, manifest_path: Path, docs: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    """ADR 011: a vote call carries the job's fields, and fields the job no longer has revert
+    "escrow: stale job fields". That is a race (the job moved between the oracle's read and its
+    call), never the intent's failure: the next tick reads the job again and rebuilds.
+    - simulation: the read the call was built from was behind the head (the job's fields as
+      of the block before its submission); the simulation refuses it, the intent waits, and
+      the next tick's call posts our vote.
+    - chain: between the simulation and the mining of our call, the other members post every
+      reserved vote, ours included (as a peer fetches it from our API): round 0 closes and
+      the job settles, so our transaction reverts as stale; the intent ends done, counted."""
+    since = int(world.keeper.w3.eth.block_number)
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
+    data = json.dumps({"answer": "42"}).encode()
+    store.put_blob(keccak(data), "deliverable", data)
+    jid = deliver_hash(world, pid, keccak(data))
+    seen = statuses(store, monkeypatch)
+    raced: list[Any] = []
+    if where == "simulation":
+        (sub,) = world.keeper.events(since, names="JobSubmitted", job_id=jid)
+        behind = world.keeper.job(jid, block=sub.block_number - 1).fields.as_tuple()
+        real_call = o.pb._esc.call
+
+        def call(name: str, *args: Any) -> Any:
+            if name == "settle" and not raced:
+                raced.append(args[2])
+                args = (*args[:2], behind, *args[3:])
+            return real_call(name, *args)
+
+        monkeypatch.setattr(o.pb._esc, "call", call)
+    else:
+        real_send = o.txm.send
+
+        def send(it: Any, c: Any, gas: int) -> Any:
+            if it.kind == "vote" and not raced:
+                mine = store.vote(jid, 0)
+                assert mine is not None
+                ours = (o.me, mine.score, mine.evidence_hash, mine.deadline, mine.signature)
+                world.keeper.settle(jid, [*world.votes(jid, [0, 10_000, 10_000])[1:], ours])
+                assert world.keeper.job(jid).state == JobState.SETTLED
+                raced.append(real_send(it, c, gas))
+                return raced[-1]
+            return real_send(it, c, gas)
+
+        monkeypatch.setattr(o.txm, "send", send)
+    o.tick()
+    assert raced, "no vote call was built"
+    if where == "simulation":
+        assert sample(o, "pactbond_stale_calls_total", kind="vote") == 1
+        assert intent_status_of(store, jid) == "new" and not counted(world, jid, o.me, since)
+    wait_for(lambda: (o.tick(), intent_status_of(store, jid) == "done")[1], timeout=20,
+             every=0.2, what="the vote intent done")
+    assert all(status != "failed" for status, _ in seen), seen
+    assert sample(o, "pactbond_failures_total", kind="simulate") == 0
+    assert sample(o, "pactbond_votes_counted_total") == 1
+    (ev,) = counted(world, jid, o.me, since)  # counted once
+    if where == "simulation":  # our rebuilt call posted it
+        assert world.keeper.w3.eth.get_transaction(ev.tx_hash)["from"] == o.me
+    else:  # ours reverted as stale, after the others' call had counted our vote and settled
+        assert len(settlements(world, jid, since)) == 1
+        w3 = world.keeper.w3
+        r = w3.eth.get_transaction_receipt(raced[0].tx_hash)
+        assert r["status"] == 0 and r["blockNumber"] > ev.block_number
+        tx = w3.eth.get_transaction(raced[0].tx_hash)
+        with pytest.raises(REVERTS) as e:
+            w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]},
+                        r["blockNumber"])
+        assert revert_reason(e.value) == "escrow: stale job fields"
+        assert seen[-1] == ("done", "counted")
+    store.close()
+
+
+def test_keeper_finalize__feedback_evidence_is_the_first_counted_vote(
+        world: World, manifest_path: Path, docs: Path, tmp_path: Path) -> None:
+    """ADR 011: nothing stores the first counted vote's evidence; the keeper's finalize passes
+    a counted round-0 vote (pb.evidence) and Feedback carries its evidence hash: here member
+    B's, counted in an earlier call than A's and C's (so not simply member 0's, nor the
+    finalizing call's)."""
+    hour = 3_600
+    pid = world.pact(challenge_window=hour, appeal_window=hour)
+    since = int(world.keeper.w3.eth.block_number)
+    jid = world.job(pid, VALUE)
+    a, b, c = world.votes(jid, [9_000, 8_000, 7_000])
+    world.keeper.settle(jid, [b])
+    world.keeper.settle(jid, [c, a])
+    world.warp(hour + 1)
+    assert world.keeper.job(jid).state == JobState.VERDICT
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
+    wait_for(lambda: (o.tick(), world.keeper.job(jid).state == JobState.SETTLED)[1],
+             timeout=20, every=0.2, what="finalized by the oracle")
+    (settled,) = settlements(world, jid, since)
+    assert world.keeper.w3.eth.get_transaction(settled.tx_hash)["from"] == o.me
+    first = next(e for e in world.keeper.events(since, names="VoteCounted", job_id=jid)
+                 if e.round == 0)
+    assert first.member == b.member and first.evidence_hash == b.vote.evidence_hash
+    (fb,) = world.keeper.events(since, names="Feedback", job_id=jid)
+    assert fb.evidence_hash == b.vote.evidence_hash
+    assert fb.score_bps == 8_000  # the median of the three
+    store.close()
+
+
 def test_keeper_duty_done_by_someone_else_then_due_again__reopened_and_finalized(
         world: World, manifest_path: Path, docs: Path, tmp_path: Path) -> None:
     """Our finalize intent was closed because another keeper's finalize got there first; a
@@ -716,9 +837,12 @@ def open_jobs(world: World, pid: int, n: int, api: str) -> list[int]:
         "open", t.as_tuple(), pid, world.agent.address, VALUE, cv, av), VALUE + t.evaluator_fee)
         for _ in range(n)])
     jids = [int(world.buyer._events(r, "JobOpened")[0]["args"]["job_id"]) for r in opened]
-    send_all(world.agent, [(world.agent._esc.call("accept", j, t.as_tuple()), 0) for j in jids])
+    fields = track_fields(world.buyer, opened)
+    track_fields(world.agent, send_all(world.agent, [(world.agent._esc.call(
+        "accept", j, t.as_tuple(), fields[j].as_tuple()), 0) for j in jids]), fields)
     hashes = [upload(api, json.dumps({"answer": f"job {j}"}).encode()) for j in jids]
-    send_all(world.agent, [(world.agent._esc.call("submit", j, t.as_tuple(), h, ""), 0)
+    send_all(world.agent, [(world.agent._esc.call("submit", j, t.as_tuple(), fields[j].as_tuple(),
+                                                  h, ""), 0)
                            for j, h in zip(jids, hashes, strict=True)])
     return jids
 

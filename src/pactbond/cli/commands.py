@@ -34,7 +34,7 @@ from pactbond.cli.common import (
     parse_amount,
     wallet_options,
 )
-from pactbond.client import JobState, Pactbond
+from pactbond.client import JobLogsError, JobState, Pactbond
 from pactbond.errors import (
     ContractError,
     InvalidInputError,
@@ -682,7 +682,12 @@ def keeper_pass(pb: Pactbond, start: int = 1, pending: dict[tuple[int, str], byt
     deep = max(int(pb.w3.eth.block_number) - FINAL_DEPTH, pb.manifest.block)
     ended = True
     for jid in range(start, pb.job_count() + 1):
-        j = pb.job(jid)
+        try:
+            j = pb.job(jid)
+        except JobLogsError as e:  # this job's logs do not rebuild it now: the others go on
+            ended = False
+            tried.append((jid, "read", str(e)))
+            continue
         if j.state.terminal:
             if ended and _ended_at(pb, jid, deep):
                 start = jid + 1

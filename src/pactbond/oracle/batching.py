@@ -4,6 +4,11 @@ one `settle_batch` call posts them all under one VoteBatch signature (DESIGN "Ba
 The batch's votes are this oracle's own stored votes (same score and evidence; the store's
 trigger refuses any other), signed again as a Merkle root with the batch's deadline, the
 earliest of the jobs' deadlines, so every item counts under the single-vote rules.
+
+The escrow rebuilds the signed root from the call's items, in call order (ADR 011: no proofs),
+so one call carries exactly the votes of the batch it signs, in the batch's order; a group too
+big for one call is split before signing (one signature per part). Each item's job fields go
+in `jobs`, in item order (one vote per job, so one entry per item).
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from pactbond.calls import Call
 from pactbond.client import Job, Pactbond
 from pactbond.models import PactTerms, Vote
 from pactbond.oracle.store import Store, StoredVote
-from pactbond.votes import MAX_BATCH, VoteBatch, all_proofs
+from pactbond.votes import MAX_BATCH, VoteBatch
 
 MIN_BATCH = 2  # one ready vote goes alone (with peers' votes) through settle/appeal
 
@@ -49,7 +54,7 @@ def groups(ready: Sequence[Ready], limit: int = MAX_BATCH) -> list[list[Ready]]:
 def batch_call(pb: Pactbond, store: Store, member: str, group: Sequence[Ready],
                sign: Callable[[dict[str, object]], bytes]) -> Call:
     """Sign (once, through the store) a VoteBatch over the group's stored votes and encode the
-    settle_batch call posting them."""
+    settle_batch call posting exactly those votes, in the signed order."""
     round_ = group[0].vote.round
     deadline = min(r.job.deadline for r in group)
     batch = VoteBatch(round=round_, deadline=deadline, votes=[
@@ -61,9 +66,10 @@ def batch_call(pb: Pactbond, store: Store, member: str, group: Sequence[Ready],
     signature = store.sign_batch(batch.root, round_, deadline, member,
                                  [(r.job.id, r.vote.score, r.vote.evidence_hash) for r in group],
                                  lambda: sign(typed))
-    proofs = all_proofs(batch.leaves())
-    items = [(v.job_id, member, v.score_bps, v.evidence_hash, proofs[i])
-             for i, v in enumerate(batch.votes)]
+    # the batch's votes in its order: the escrow rebuilds the root from them (VoteBatch refuses
+    # two votes of one job, so each item is its job's whole run and `jobs` pairs with `items`)
+    items = [(v.job_id, member, v.score_bps, v.evidence_hash) for v in batch.votes]
+    jobs = [r.job.fields.as_tuple() for r in group]
     sigs = [(member, batch.root, deadline, signature)]
     return pb._esc.call("settle_batch", group[0].job.pact_id, group[0].terms.as_tuple(), round_,
-                        items, sigs)
+                        jobs, items, sigs)

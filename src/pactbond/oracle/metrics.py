@@ -15,6 +15,9 @@ class Metrics:
         self.settled = Counter("pactbond_jobs_settled", "followed jobs that ended", registry=r)
         self.counted = Counter("pactbond_votes_counted", "own votes counted on-chain", registry=r)
         self.failures = Counter("pactbond_failures", "failures by kind", ["kind"], registry=r)
+        # calls refused as "escrow: stale job fields" (the job moved meanwhile) and rebuilt
+        self.stale = Counter("pactbond_stale_calls", "calls rebuilt after the job moved",
+                             ["kind"], registry=r)
         self.alerts = Counter("pactbond_alerts", "alerts raised by kind", ["kind"], registry=r)
         self.queue_depth = Gauge("pactbond_queue_depth", "followed jobs not yet done", registry=r)
         self.in_flight = Gauge("pactbond_txs_in_flight", "transactions not yet confirmed",

@@ -30,7 +30,16 @@ from web3.exceptions import BlockNotFound, Web3Exception
 
 from pactbond import eip712
 from pactbond.calls import Call
-from pactbond.client import REVERTS, Job, JobState, Pactbond, Roster, revert_reason
+from pactbond.client import (
+    NO_EVIDENCE,
+    REVERTS,
+    Job,
+    JobLogsError,
+    JobState,
+    Pactbond,
+    Roster,
+    revert_reason,
+)
 from pactbond.errors import ConnectionMismatchError, NodeError, PactbondError
 from pactbond.models import PactTerms, Vote
 from pactbond.oracle import batching, evidence
@@ -60,6 +69,12 @@ WATCHED = ["JobOpened", "JobSubmitted", "JobChallenged"]
 _VOTE_DONE = ("vote: duplicate vote", "vote: round closed", "vote: job not in evaluation",
               "vote: job not in appeal", "vote: deadline passed")
 _KEEPER_DONE = ("escrow: no verdict", "escrow: not expirable", "escrow: not challenged")
+# the fields the call carried are no longer the job's (ADR 011): it moved between our read and
+# the call (a peer's call closed round 0, a transition, a read behind the head). A race, not
+# the intent's failure: the next tick reads the job again and builds the call anew
+STALE = "escrow: stale job fields"
+# calls that take a counted round-0 vote as Feedback's evidence (ADR 011)
+_WITH_EVIDENCE = ("finalize", "resolve")
 
 
 class LocalFaultError(PactbondError, RuntimeError):
@@ -298,6 +313,8 @@ class Oracle:
                 return
             try:
                 self.advance(job_id, now)
+            except JobLogsError as e:
+                self._logs_failed(job_id, e)
             except (StoreError, NodeError, Web3Exception, requests.RequestException, OSError):
                 raise  # the database or the node: the whole tick backs off
             except Exception as e:  # one job's trouble must not stop the others
@@ -309,6 +326,14 @@ class Oracle:
         self.post_intents(head)
         self.txm.tick(head, self.on_final)
         self.prune_uploads()
+
+    def _logs_failed(self, job_id: int, e: JobLogsError) -> None:
+        """One job's logs do not rebuild its stored word (ADR 011: a reorg while they were
+        read, a capped log query): that job waits for the next tick; the others, the posting
+        and the tracking of transactions in flight go on."""
+        self.metrics.failures.labels("job_logs").inc()
+        log.warning("job fields not known this tick", extra={"fields": {
+            "job": job_id, "error": str(e)[:200]}})
 
     def prune_uploads(self, every: int = 600) -> None:
         """Every `every` seconds, delete uploaded deliverables older than upload_ttl_s that no
@@ -592,7 +617,11 @@ class Oracle:
                 return
             if it.id in batched:
                 continue
-            call = self.build(it)
+            try:
+                call = self.build(it)
+            except JobLogsError as e:
+                self._logs_failed(it.job_id, e)
+                continue
             if call is None:
                 continue
             c, gas = call
@@ -607,7 +636,11 @@ class Oracle:
         """Vote intents whose own stored vote would count if posted now."""
         out: list[batching.Ready] = []
         for it in votes:
-            j = self.pb.job(it.job_id)
+            try:
+                j = self.pb.job(it.job_id)
+            except JobLogsError as e:
+                self._logs_failed(it.job_id, e)
+                continue
             mine = self.store.vote(it.job_id, it.round)
             if mine is None:
                 continue
@@ -639,6 +672,9 @@ class Oracle:
         except REVERTS as e:
             reason = revert_reason(e) or ""
             if reason not in ("", "execution reverted"):
+                if reason.startswith(STALE):  # a job moved since this tick's read
+                    self.metrics.stale.labels("batch").inc()
+                # its votes go back to the queue and are posted alone (each job read again)
                 self._release_batch(bi, f"batch refused: {reason}")
                 return []
             # no reason: our contracts give one for every refusal, so this is the node running
@@ -681,15 +717,34 @@ class Oracle:
         if it.kind == "vote":
             call = self._vote_call(j, t, it.round)
         else:
-            call = self.pb._esc.call(it.kind, j.id, t.as_tuple())
+            call = self._keeper_call(it.kind, j, t)
         if call is None:
             self.store.set_intent(it.id, "done", "vote counted or round over")
             return None
+        return self._simulated(it, j, t, call)
+
+    def _simulated(self, it: Intent, j: Job, t: PactTerms, call: Call,
+                   evidence: bool = True) -> tuple[Call, int] | None:
+        """`call` with its gas limit; None when the node refuses it, the intent then done,
+        failed or left for the next tick by the refusal's reason."""
         try:
             gas = int(self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to,
                                                    "data": call.data}))
         except REVERTS as e:
             reason = revert_reason(e) or ""
+            if reason.startswith(STALE):
+                # the job moved since our read: the next tick reads it again and rebuilds the
+                # call (marking the intent failed would leave a vote still owed unposted)
+                self.metrics.stale.labels(it.kind).inc()
+                log.info("job moved meanwhile: call rebuilt next tick",
+                         extra={"fields": {"intent": it.kind, "job": it.job_id}})
+                return None
+            if evidence and it.kind in _WITH_EVIDENCE and reason.startswith(
+                    "escrow: evidence vote"):
+                # the re-proved vote is refused (our reading of it is wrong): settle without
+                # Feedback evidence rather than never (the zero member is always accepted)
+                self.txm.alert("evidence", f"job {it.job_id}: {reason}: {it.kind} without it")
+                return self._simulated(it, j, t, self._keeper_call(it.kind, j, t, False), False)
             if it.kind == "vote" and reason.startswith("vote: duplicate vote") \
                     and not self._own_vote_counted(it):
                 # a peer's vote in the batch was counted meanwhile (someone else posted it),
@@ -712,6 +767,15 @@ class Oracle:
                                                                 "reason": reason}})
             return None
         return call, gas * 6 // 5
+
+    def _keeper_call(self, kind: str, j: Job, t: PactTerms, evidence: bool = True) -> Call:
+        """A keeper's call: (job_id, terms, fields), and for finalize and resolve the counted
+        round-0 vote whose evidence Feedback carries (the client re-proves it from the chain;
+        the zero member when there is none, or with `evidence` False)."""
+        args: list[Any] = [j.id, t.as_tuple(), j.fields.as_tuple()]
+        if kind in _WITH_EVIDENCE:
+            args.append(self.pb.evidence(j.id) if evidence else NO_EVIDENCE)
+        return self.pb._esc.call(kind, *args)
 
     def _own_vote_counted(self, it: Intent) -> bool:
         """Is this oracle's vote counted on the chain now? (Read from the job, not from the
@@ -742,12 +806,14 @@ class Oracle:
         votes += self.peer_votes(j, t, round_, r, counted)
         kill_point("peers_fetched")
         fn = "appeal" if round_ else "settle"
-        call = self.pb._esc.call(fn, j.id, t.as_tuple(), votes)
-        try:
-            self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to, "data": call.data})
-        except REVERTS:
-            # a peer's vote no longer counts (posted meanwhile): post ours alone
-            call = self.pb._esc.call(fn, j.id, t.as_tuple(), votes[:1])
+        fields = j.fields.as_tuple()
+        call = self.pb._esc.call(fn, j.id, t.as_tuple(), fields, votes)
+        if len(votes) > 1:
+            try:
+                self.pb.w3.eth.estimate_gas({"from": self.me, "to": call.to, "data": call.data})
+            except REVERTS:
+                # a peer's vote no longer counts (posted meanwhile): post ours alone
+                call = self.pb._esc.call(fn, j.id, t.as_tuple(), fields, votes[:1])
         return call
 
     def peer_votes(self, j: Job, t: PactTerms, round_: int, r: Roster,
