@@ -44,8 +44,10 @@ def __default__():
     """
     @notice Runs settle_batch, request_unstake and withdraw_evaluator_stake in PactEscrowBatch
             on the escrow's storage. Not locked here: each function there takes the shared
-            reentrancy lock itself.
+            reentrancy lock itself. Called at this facet's own address it refuses (the batch
+            facet's guard would see this address, not its own, and pass).
     """
+    self._only_delegated()
     ok: bool = False
     ret: Bytes[256] = b""
     ok, ret = raw_call(BATCH, msg.data, max_outsize=256, is_delegate_call=True, revert_on_failure=False)

@@ -62,7 +62,7 @@ from pactbond.errors import (
 from pactbond.events import EscrowEvent, iter_events, logs_in, raw_decoder, topic_map
 from pactbond.jobfields import FirstVote, JobFields, JobRecord
 from pactbond.models import BPS, ZERO_ADDRESS, ZERO_HASH, PactTerms, Vote
-from pactbond.votes import MAX_BATCH, SignedVote, SignedVoteBatch, VoteBatch
+from pactbond.votes import MAX_BATCH, MAX_CALL_VOTES, SignedVote, SignedVoteBatch, VoteBatch
 from pactbond.wallets import Wallet
 
 log = logging.getLogger("pactbond.client")
@@ -1787,8 +1787,11 @@ class Pactbond:
     ) -> TxReceipt:
         if not votes:
             _refuse("vote: no votes")
-        if len(votes) > MAX_MEMBERS:
-            raise InvalidInputError(f"at most {MAX_MEMBERS} votes per call")
+        if len(votes) > MAX_CALL_VOTES:
+            # the escrow's bound (its ABI decoder would refuse with no reason): post the rest
+            # in another call, which may land in the same block
+            raise InvalidInputError(f"at most {MAX_CALL_VOTES} votes per call; post the rest "
+                                    "in another call")
         j = self.job(job_id)
         signed = [self._signed(j, v, round_) for v in votes]
         r = self.roster(j.appeal_version if round_ else j.committee_version)

@@ -270,6 +270,19 @@ def test_settle__vote_that_does_not_count__VoteRejectedError(world):
             raw(k, "settle", jid, [first[0].as_tuple()]))
 
 
+def test_settle__more_than_4_votes__InvalidInputError_before_any_send(world):
+    """The escrow takes at most 4 votes a call (ADR 011; its ABI decoder would refuse a fifth
+    with no reason): the client says so, and nothing is sent or counted."""
+    k = world.keeper
+    jid = world.job(world.pact(), E18)
+    votes = world.votes(jid, [9000])
+    nonce = k.w3.eth.get_transaction_count(k.address)
+    with pytest.raises(InvalidInputError, match="at most 4 votes per call"):
+        k.settle(jid, votes * 5)
+    assert k.w3.eth.get_transaction_count(k.address) == nonce
+    assert k.job(jid).round0 == {}
+
+
 def test_settle__revoked_key__VoteRejectedError(world, devnet, manifest):
     member = client(devnet, manifest, 13)
     cid = world.admin.create_committee([*[e.address for e in world.evals], member.address], 2,

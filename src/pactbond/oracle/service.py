@@ -56,7 +56,7 @@ from pactbond.oracle.metrics import Metrics
 from pactbond.oracle.spec import Library, Spec, SpecError, content_hash, hex32
 from pactbond.oracle.store import ConflictingVoteError, Intent, Store, StoreError
 from pactbond.oracle.txs import TxManager, TxPolicy
-from pactbond.votes import SignedVote
+from pactbond.votes import MAX_CALL_VOTES, SignedVote
 
 log = logging.getLogger("pactbond.oracle")
 
@@ -803,7 +803,9 @@ class Oracle:
         if round_ == 1 and j.state != JobState.CHALLENGED:
             return None
         votes = [(self.me, mine.score, mine.evidence_hash, mine.deadline, mine.signature)]
-        votes += self.peer_votes(j, t, round_, r, counted)
+        # the escrow takes at most MAX_CALL_VOTES a call: the peers' votes beyond go in their
+        # own members' calls (or a later tick's)
+        votes += self.peer_votes(j, t, round_, r, counted)[: MAX_CALL_VOTES - 1]
         kill_point("peers_fetched")
         fn = "appeal" if round_ else "settle"
         fields = j.fields.as_tuple()
