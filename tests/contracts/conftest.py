@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,7 +115,8 @@ class World:
         return out
 
     def terms_of(self, jid: int) -> tuple[Any, ...]:
-        return self.pacts[self.job(jid)["pact_id"]].as_tuple()
+        f = self.escrow.jobs.fields.get(jid)  # tracked: no view call
+        return self.pacts[f.pact_id if f else self.job(jid)["pact_id"]].as_tuple()
 
     def accept(self, jid: int, agent: Actor | None = None) -> None:
         with boa.env.prank((agent or self.agent).address):
@@ -127,10 +130,10 @@ class World:
 
     def vote(self, member: Actor, jid: int, score: int, round_: int = 0,
              deadline: int | None = None, evidence: bytes | None = None) -> tuple[Any, ...]:
-        j = self.job(jid)
-        t = self.pacts[j["pact_id"]]
-        dl = j["deadline"] if deadline is None else deadline
-        v = Vote(job_id=jid, deliverable_hash=j["deliverable"], spec_hash=t.spec_hash,
+        f = self.escrow.jobs.fields[jid]  # tracked from the logs (tests.contracts.jobs)
+        t = self.pacts[f.pact_id]
+        dl = f.deadline if deadline is None else deadline
+        v = Vote(job_id=jid, deliverable_hash=f.deliverable, spec_hash=t.spec_hash,
                  score_bps=score, evidence_hash=evidence or keccak_str(f"evidence:{jid}:{member.name}"),
                  round=round_, deadline=dl)
         d = eip712.digest(self.domain(), eip712.vote_struct_hash(v))
@@ -190,13 +193,32 @@ def _deployed():
     return deploy_pactbond(owner)
 
 
+def _tracking_anchor(tracker: Tracker, anchor: Any) -> Any:
+    """boa.env.anchor that also rolls back what the tracker learned inside it: a test that
+    runs calls in an anchor and leaves it is back at the chain's fields, and so is the proxy."""
+
+    @contextlib.contextmanager
+    def tracked() -> Iterator[None]:
+        snap = tracker.snapshot()
+        try:
+            with anchor():
+                yield
+        finally:
+            tracker.restore(snap)
+
+    return tracked
+
+
 @pytest.fixture
-def world(_deployed) -> World:
+def world(_deployed, monkeypatch) -> World:
     """A fresh world per test: committees of 3 (threshold 2) with staked, accepted members."""
     with boa.env.anchor():
         registry, proxy, _ = _deployed
         # a fresh tracker per test: the anchor rolls the chain back, the fields go with it
-        escrow = facet = Escrow(*proxy.raw, tracker=Tracker())
+        tracker = Tracker()
+        tracked = _tracking_anchor(tracker, boa.env._anchor)
+        monkeypatch.setattr(type(boa.env), "anchor", property(lambda _env: tracked))
+        escrow = facet = Escrow(*proxy.raw, tracker=tracker)
         escrow.registry = registry
         w = World(
             registry=registry, escrow=escrow, facet=facet, owner=actor("owner"),

@@ -11,10 +11,19 @@ the short forms, and the proxy inserts the fields after (job_id, terms):
                                                -> settle_batch(pid, t, 0, [fields...], items, sigs)
 
 `finalize` and `resolve` get, unless given, the first counted round-0 vote the proxy saw posted
-(single or batched) as Feedback's evidence. `escrow.job(jid)` returns the old view's shape
-(job tuple, deliverable, first round-0 evidence, round-0 lanes, round-1 lanes), decoded from the
-tracked fields and the stored word, with VERDICT derived as the contract derives it. `.raw` is
-the list of underlying boa contracts, for calls that must pass their own fields.
+(single or batched) as Feedback's evidence. `job=` passes other fields than the tracked ones (a
+JobFields or its tuple; for settle_batch a list, one per run), and `prepare_calldata` inserts
+them alike. `escrow.job(jid)` returns the old view's shape (job tuple, deliverable, first
+round-0 evidence, round-0 lanes, round-1 lanes), decoded from the tracked fields and the stored
+word (asserted to match), with VERDICT derived as the contract derives it; `median_score` is
+computed from those lanes (the views are gone from the contract).
+
+Calls made around the proxy (boa.env.raw_call, a mock contract calling in) are tracked by
+passing their computation to `observe`. `get_logs` gives the last state-changing call's logs
+(views in between do not replace them); `_computation` the last call's, a view included. The
+world fixture rolls the tracker back with every boa.env.anchor (tests.contracts.conftest).
+`.raw` is the list of underlying boa contracts (escrow, appeals facet, batch facet ABIs, all at
+the escrow's address).
 """
 
 from __future__ import annotations
@@ -79,6 +88,7 @@ class Tracker:
     fields: dict[int, JobFields] = field(default_factory=dict)
     first_r0: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # (member, evidence)
     signed: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)  # evidence args
+    thresholds: dict[int, int] = field(default_factory=dict)  # committee version -> threshold
 
     def observe(self, logs: list[Any]) -> None:
         for e in sorted(logs, key=lambda x: x[0]):
@@ -94,6 +104,12 @@ class Tracker:
                     self.fields[jid] = f
             elif name == "VoteCounted" and args["round"] == 0 and jid not in self.first_r0:
                 self.first_r0[jid] = (to_checksum_address(args["member"]), args["evidence_hash"])
+
+    def snapshot(self) -> tuple[dict[Any, Any], ...]:
+        return dict(self.fields), dict(self.first_r0), dict(self.signed), dict(self.thresholds)
+
+    def restore(self, snap: tuple[dict[Any, Any], ...]) -> None:
+        self.fields, self.first_r0, self.signed, self.thresholds = (dict(d) for d in snap)
 
     def of(self, jid: int) -> tuple[Any, ...]:
         f = self.fields.get(jid)
@@ -114,13 +130,26 @@ class Escrow:
         self.raw = list(contracts)
         self.address = contracts[0].address
         self.jobs = tracker or Tracker()
-        self._last = contracts[0]
+        self._last = contracts[0]  # the contract (ABI) of the last call, a view included
+        self._last_tx: tuple[Any, Any] | None = None  # (contract, computation): last non-view
+
+    def observe(self, computation: Any) -> None:
+        """Track the job fields a call made around the proxy changed (boa.env.raw_call's
+        computation, or a mock contract's call into the escrow)."""
+        self.jobs.observe(list(computation.get_raw_log_entries()))
 
     def get_logs(self, *args: Any, **kw: Any) -> list[Any]:
-        """The last call's logs, each decoded with whichever of the three ABIs knows it."""
+        """The last state-changing call's logs (views in between do not replace them, as they
+        did not when the escrow and its facet were two objects), each decoded with whichever of
+        the three ABIs knows it."""
         kw.setdefault("strict", False)
+        if self._last_tx is None:
+            return []
+        c, comp = self._last_tx
+        if not args and "computation" not in kw:
+            kw["computation"] = comp
         return [self.decode_log(e) if isinstance(e, RawLogEntry) else e
-                for e in self._last.get_logs(*args, **kw)]
+                for e in c.get_logs(*args, **kw)]
 
     def decode_log(self, e: Any) -> Any:
         for c in self.raw:
@@ -139,33 +168,48 @@ class Escrow:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
             raise AttributeError(name)
+        if name == "_computation":  # the last call's, whichever ABI made it
+            return self._last._computation
         c = self._find(name)
         fn = getattr(c, name)
-        if name == "job":
-            return fn
-        if not callable(fn):
-            return fn
+        if name in JOB_CALLS or name == "settle_batch":
+            return JobCall(self, c, name, fn)
+        if callable(fn) and hasattr(fn, "prepare_calldata"):
+            return PlainCall(self, c, fn)
+        return fn
 
-        def call(*args: Any, **kw: Any) -> Any:
-            a = list(args)
-            if name in JOB_CALLS and len(a) >= 2:
-                jid = a[0]
-                rest = a[2:]
-                if name in ("finalize", "resolve") and not rest:
-                    rest = [self.jobs.evidence(jid)]
-                a = [jid, a[1], self.jobs.of(jid), *rest]
-            elif name == "settle_batch" and len(a) == 5:
-                a = [*a[:3], self._runs(a[3]), *a[3:]]
-            self._last = c
-            out = fn(*a, **kw)
-            self.jobs.observe(c._get_logs(c._computation, True))
-            if name in ("settle", "appeal"):
-                self._note_votes(a[0], a[1], a[3], 0 if name == "settle" else 1)
-            elif name == "settle_batch":
-                self._note_batch(a[1], a[2], a[4], a[5])
-            return out
+    def _run(self, c: Any, fn: Any, a: list[Any], kw: dict[str, Any], mutable: bool) -> Any:
+        self._last = c
+        try:
+            return fn(*a, **kw)
+        finally:
+            if mutable:  # a revert too: its (empty) logs are the last call's
+                self._last_tx = (c, c._computation)
 
-        return call
+    def args(self, name: str, args: tuple[Any, ...], job: Any = None) -> list[Any]:
+        """The full arguments of job call `name` from its short form (module doc). `job`:
+        fields to pass instead of the tracked ones (a JobFields or its tuple; for settle_batch
+        the list of runs' fields)."""
+        a = list(args)
+        if name in JOB_CALLS and len(a) >= 2:
+            jid = a[0]
+            rest = a[2:]
+            if name in ("finalize", "resolve") and not rest:
+                rest = [self.jobs.evidence(jid)]
+            fields = self.jobs.of(jid) if job is None else _tuple(job)
+            return [jid, a[1], fields, *rest]
+        if name == "settle_batch" and len(a) == 5:
+            runs = self._runs(a[3]) if job is None else [_tuple(f) for f in job]
+            return [*a[:3], runs, *a[3:]]
+        return a
+
+    def _after(self, c: Any, name: str, a: list[Any]) -> None:
+        """Track what a call that went through changed: fields from its logs, posted votes."""
+        self.jobs.observe(c._get_logs(c._computation, True))
+        if name == "settle":
+            self._note_votes(a[0], a[1], a[3], 0)
+        elif name == "settle_batch":
+            self._note_batch(a[1], a[2], a[4], a[5])
 
     def _runs(self, items: list[Any]) -> list[tuple[Any, ...]]:
         runs, last = [], None
@@ -221,8 +265,10 @@ class Escrow:
         return j, f.deliverable, ev, r0, r1
 
     def _threshold(self, version: int) -> int:
-        reg = self.registry
-        return int(reg.roster(version, False)[1])
+        """A version's threshold (fixed for the version: cached, rolled back with anchors)."""
+        if version not in self.jobs.thresholds:
+            self.jobs.thresholds[version] = int(self.registry.roster(version, False, False)[1])
+        return self.jobs.thresholds[version]
 
     def median_score(self, jid: int, round_: int) -> int:
         _, _, _, r0, r1 = self.job(jid)
@@ -234,3 +280,42 @@ class Escrow:
         return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) // 2
 
     registry: Any = None  # set by the world: the threshold of a version, for VERDICT
+
+
+def _tuple(f: Any) -> tuple[Any, ...]:
+    return f.as_tuple() if isinstance(f, JobFields) else tuple(f)
+
+
+class PlainCall:
+    """A call that takes no job fields: its logs are tracked all the same (open)."""
+
+    def __init__(self, proxy: Escrow, contract: Any, fn: Any) -> None:
+        self._proxy, self._contract, self._fn = proxy, contract, fn
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        mutable = self._fn.func_t.is_mutable
+        out = self._proxy._run(self._contract, self._fn, list(args), kw, mutable)
+        if mutable:
+            self._proxy._after(self._contract, "", list(args))  # open's JobOpened, for one
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fn, name)
+
+
+class JobCall(PlainCall):
+    """A job call: the tracked fields (and Feedback evidence) inserted, its logs tracked.
+    `job=` passes other fields (a test of stale fields); `prepare_calldata` inserts alike."""
+
+    def __init__(self, proxy: Escrow, contract: Any, name: str, fn: Any) -> None:
+        super().__init__(proxy, contract, fn)
+        self._name = name
+
+    def __call__(self, *args: Any, job: Any = None, **kw: Any) -> Any:
+        a = self._proxy.args(self._name, args, job)
+        out = self._proxy._run(self._contract, self._fn, a, kw, True)
+        self._proxy._after(self._contract, self._name, a)
+        return out
+
+    def prepare_calldata(self, *args: Any, job: Any = None, **kw: Any) -> bytes:
+        return bytes(self._fn.prepare_calldata(*self._proxy.args(self._name, args, job), **kw))

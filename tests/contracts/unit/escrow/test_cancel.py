@@ -102,6 +102,6 @@ def test_cancel__paused__cancels(world):
 def test_cancel__facet_called_directly__reverts(world):
     pid, t = world.create_pact()
     jid = world.open(pid, E18)
-    facet = world.facet.deployer.at(world.escrow.APPEALS())
+    facet = world.escrow.raw[1].deployer.at(world.escrow.APPEALS())  # the appeals facet's ABI
     with boa.env.prank(world.buyer.address), boa.reverts("escrow: call the escrow, not the facet"):
-        facet.cancel(jid, t.as_tuple())
+        facet.cancel(jid, t.as_tuple(), world.escrow.jobs.of(jid))

@@ -185,9 +185,10 @@ def test_open__unexpected_committee_version__reverts(world):
 
 
 def test_job__never_opened__reverts_unknown_job(world):
+    """ADR 011: the `job` view is gone; a never-opened job's word reads zero, and every job
+    call on it reverts "escrow: unknown job" (the fields cannot matter: none were committed)."""
     _, t = world.create_pact()
-    with boa.reverts("escrow: unknown job"):
-        world.escrow.job(1)
+    assert world.escrow.job_word(1) == (0, 0)
     with boa.env.prank(world.agent.address), boa.reverts("escrow: unknown job"):
         world.escrow.accept(1, t.as_tuple())
     with boa.env.prank(world.agent.address), boa.reverts("escrow: unknown job"):

@@ -212,6 +212,80 @@ def test_revoke_key__already_revoked__reverts(world):
     assert world.registry.revoked(m.address) is True
 
 
+def test_revoke_key__marks_every_version_it_accepted__not_the_ones_it_did_not(world):
+    """ADR 011: a revocation sets the member's bit in the word of every version it accepted
+    (rosters read one word, no flag per member); a version where it is listed but never
+    accepted shows it neither accepted nor active, before and after."""
+    r = world.registry
+    m, other = new_actors(world, "m", 2)
+    cid = _create(world, [m, other])
+    v1 = r.current_version(cid)
+    v2 = _propose(world, cid, [other, m])
+    v3 = _propose(world, cid, [m, other])  # replaces v2 as the proposal; m never accepts it
+    for vid in (v1, v2):
+        for who in (m, other):
+            with boa.env.prank(who.address):
+                r.accept_version(vid)
+    with boa.env.prank(other.address):
+        r.accept_version(v3)
+    assert r.accepted_count(m.address) == 2
+    assert [r.accepted_at(m.address, k) for k in range(2)] == [v1, v2]
+    before = [(r.roster(v).accepted, r.roster(v).active) for v in (v1, v2, v3)]
+    assert before == [(0b11, 0b11), (0b11, 0b11), (0b10, 0b10)]
+    with boa.env.prank(m.address):
+        r.revoke_key()
+    after = [(r.roster(v).accepted, r.roster(v).active) for v in (v1, v2, v3)]
+    assert after == [(0b11, 0b10), (0b11, 0b01), (0b10, 0b10)]  # v2 lists m second
+
+
+def test_accept_version__after_revocation__accepted_never_active(world):
+    r = world.registry
+    (m,) = new_actors(world, "m", 1)
+    cid = _create(world, [m])
+    with boa.env.prank(m.address):
+        r.revoke_key()
+        r.accept_version(r.current_version(cid))
+    roster = r.roster(r.current_version(cid))
+    assert (roster.accepted, roster.active) == (0b1, 0)
+    assert r.accepted_count(m.address) == 0  # nothing for a revocation to mark later
+
+
+def test_accept_version__256_versions_accepted__the_next_refused_revocation_still_works(world):
+    """A key accepts at most 256 versions (ADR 011: revoke_key marks each, so its loop must
+    stay bounded, and the member controls the count)."""
+    r = world.registry
+    (m,) = new_actors(world, "m", 1)
+    cid = _create(world, [m])
+    with boa.env.prank(m.address):
+        r.accept_version(r.current_version(cid))
+    vids = [_propose(world, cid, [m]) for _ in range(256)]
+    with boa.env.prank(m.address):
+        for vid in vids[:255]:
+            r.accept_version(vid)
+        assert r.accepted_count(m.address) == 256
+        with boa.reverts("committee: too many versions accepted"):
+            r.accept_version(vids[255])
+        r.revoke_key()
+    assert r.roster(vids[254]).active == 0 and r.roster(vids[254]).accepted == 1
+    assert r.roster(r.current_version(cid)).active == 0
+
+
+def test_roster__without_money_or_live__bond_penalty_or_active_read_as_zero(world):
+    """roster(version, live, money): counting votes needs neither bond nor penalty (ADR 011),
+    settlement needs no liveness."""
+    r = world.registry
+    vid = r.current_version(world.committee_id)
+    full = r.roster(vid, True, True)
+    assert (full.bond, full.penalty, full.active) == (EVAL_BOND, EVAL_PENALTY, 0b111)
+    lean = r.roster(vid, True, False)
+    assert (lean.bond, lean.penalty, lean.active) == (0, 0, 0b111)
+    assert (lean.members, lean.accepted, lean.threshold) == (
+        full.members, full.accepted, full.threshold)
+    dead = r.roster(vid, False, True)
+    assert (dead.bond, dead.penalty, dead.active, dead.accepted) == (
+        EVAL_BOND, EVAL_PENALTY, 0, 0b111)
+
+
 # -- roster --------------------------------------------------------------------------------
 
 def test_roster__mixed_consent__active_excludes_unaccepted_and_revoked(world):

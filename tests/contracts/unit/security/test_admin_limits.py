@@ -45,19 +45,20 @@ COMMITTEE_ADMIN_CALLS = {"create_committee", "propose_version", "approve_pact"}
 MEMBER_CALLS = {"accept_version", "revoke_key"}  # a member's own consent and revocation
 ESCROW_CHECK = {"open_roster"}  # the checks of an open; writes only a cache of a fixed fact
 # the escrow's: every one is a party's own action or a permissionless keeper step
-ESCROW_CALLS = {"fallback", "create_pact", "stake", "withdraw_stake", "request_unstake",
-                "withdraw_evaluator_stake", "withdraw", "open", "open_with_permit", "accept",
-                "submit", "settle", "finalize"}
-FACET_CALLS = {"cancel", "expire", "challenge", "appeal", "resolve", "settle_batch"}
+ESCROW_CALLS = {"fallback", "create_pact", "stake", "withdraw_stake", "withdraw", "open",
+                "open_with_permit", "accept", "submit", "settle", "finalize"}
+# the appeals facet (its fallback reaches the batch facet), and the batch facet (ADR 011)
+FACET_CALLS = {"fallback", "cancel", "expire", "challenge", "appeal", "resolve"}
+BATCH_CALLS = {"settle_batch", "request_unstake", "withdraw_evaluator_stake"}
 
 
 def test_abi__every_entry_point_is_classified__escrow_has_no_admin_function():
     assert state_changing("PactRegistry") == OWNER_CALLS | COMMITTEE_ADMIN_CALLS | MEMBER_CALLS | ESCROW_CHECK
     assert state_changing("PactEscrow") == ESCROW_CALLS
     assert state_changing("PactEscrowAppeals") == FACET_CALLS
-    escrow_src = (ROOT / "contracts" / "PactEscrow.vy").read_text() + \
-        (ROOT / "contracts" / "PactEscrowAppeals.vy").read_text() + \
-        (ROOT / "contracts" / "modules" / "escrow_core.vy").read_text()
+    assert state_changing("PactEscrowBatch") == BATCH_CALLS
+    escrow_src = "".join((ROOT / "contracts" / f).read_text() for f in (
+        "PactEscrow.vy", "PactEscrowAppeals.vy", "PactEscrowBatch.vy", "modules/escrow_core.vy"))
     # no owner, guardian or pause state in the money contracts: pause is read from the registry
     # by open and accept only
     assert "owner()" not in escrow_src and "guardian" not in escrow_src

@@ -27,10 +27,11 @@ from tests.contracts.unit.security.conftest import (
 def raw(world: Any, data: bytes, value: int = 0, sender: str | None = None) -> bool:
     """Send `data` to the escrow (from the attacker by default); True if it went through."""
     try:
-        boa.env.raw_call(world.escrow.address, sender=sender or world.attacker.address, data=data,
-                         value=value)
+        comp = boa.env.raw_call(world.escrow.address, sender=sender or world.attacker.address,
+                                data=data, value=value)
     except (BoaError, VMError):  # a revert, as boa or py-evm reports it
         return False
+    world.escrow.observe(comp)  # a job call around the proxy: track the fields it changed
     return True
 
 
@@ -68,10 +69,15 @@ def cases(world: Any, a: int, b: int) -> dict[str, tuple[bytes, int, bytes | Non
     ws = esc.withdraw_stake.prepare_calldata(ETH, 1, me)
     st = esc.stake.prepare_calldata(ETH, 1, True)
     settle = esc.settle.prepare_calldata(a, world.terms_of(a), [world.vote(world.evaluators[0], a, 9000)])
-    # settle's head: job id (word 0), the 28 words of the terms, the votes' offset (word 29);
-    # the votes' length is word 30
+    # settle's head: job id (word 0), the 28 words of the terms, the 5 of the job's fields
+    # (ADR 011), the votes' offset (word 34); the votes' length is word 35
+    assert settle[4 + 32 * 34:4 + 32 * 35] == (35 * 32).to_bytes(32, "big")
+    assert settle[4 + 32 * 35:4 + 32 * 36] == (1).to_bytes(32, "big")
     sub_ok = esc.submit.prepare_calldata(b, world.terms_of(b), b"\x01" * 32, "x" * 256)
-    sub_bad = sub_ok[:4 + 32 * 31] + encode(["string"], ["x" * 257])[32:]
+    # submit's head: job id, terms, fields, deliverable (word 34), the uri's offset (word 35);
+    # the uri's length is word 36
+    assert sub_ok[4 + 32 * 35:4 + 32 * 36] == (36 * 32).to_bytes(32, "big")
+    sub_bad = sub_ok[:4 + 32 * 36] + encode(["string"], ["x" * 257])[32:]
     ivs = "is_valid_signature(address,bytes32,bytes)"
     e0 = world.evaluators[0].address
     return {
@@ -85,9 +91,11 @@ def cases(world: Any, a: int, b: int) -> dict[str, tuple[bytes, int, bytes | Non
         "address with dirty high bits (asset)": (word(ws, 0, b"\x01" + bytes(31)), 0, ws, 0),
         "bool that is 2": (word(st, 2, (2).to_bytes(32, "big")), 1, st, 1),
         "ETH to a non-payable function": (ws, 1, ws, 0),
-        "votes offset out of bounds": (word(settle, 29, U256_MAX), 0, settle, 0),
-        "votes length beyond the bound (17)": (word(settle, 30, (17).to_bytes(32, "big")), 0, settle, 0),
-        "votes length 2**256 - 1": (word(settle, 30, U256_MAX), 0, settle, 0),
+        "votes offset out of bounds": (word(settle, 34, U256_MAX), 0, settle, 0),
+        # ADR 011: settle takes at most 4 votes a call (was 16)
+        "votes length beyond the bound (5)": (word(settle, 35, (5).to_bytes(32, "big")), 0,
+                                              settle, 0),
+        "votes length 2**256 - 1": (word(settle, 35, U256_MAX), 0, settle, 0),
         "votes truncated mid-signature": (settle[:-40], 0, settle, 0),
         "signature longer than 1040 bytes": (
             selector(ivs) + encode(["address", "bytes32", "bytes"], [e0, bytes(32), bytes(1041)]), 0,
@@ -101,7 +109,7 @@ CASES = [
     "unknown selector with ETH", "selector only (arguments missing)", "truncated argument",
     "address with dirty high bits (to)", "address with dirty high bits (asset)", "bool that is 2",
     "ETH to a non-payable function", "votes offset out of bounds",
-    "votes length beyond the bound (17)", "votes length 2**256 - 1",
+    "votes length beyond the bound (5)", "votes length 2**256 - 1",
     "votes truncated mid-signature", "signature longer than 1040 bytes", "uri longer than 256 bytes",
 ]
 
@@ -126,19 +134,34 @@ def test_malformed_calldata__refused_nothing_changes__well_formed_twin_goes_thro
 
 
 def test_facet__called_directly__every_function_refused(world, live):
-    """The facet runs only by delegatecall from the escrow: called at its own address it
-    refuses everything, so its empty storage can never be written or read as if real."""
+    """The facets run only by delegatecall from the escrow: called at its own address each
+    refuses everything, so its empty storage can never be written or read as if real. ADR 011:
+    settle_batch and the evaluator unstaking moved to the batch facet, which refuses at its own
+    address too, and so does the appeals facet's fallback that reaches it (without its own
+    guard, the batch facet's would have seen the appeals facet's address and passed)."""
     live = live[0]
     appeals = world.escrow.APPEALS()
+    # the facet's own view, at its address (the escrow's fallback returns no data)
+    batch = world.escrow.raw[1].deployer.at(appeals).BATCH()
     t = world.terms_of(live)
-    for name, args in (("cancel", (live, t)), ("expire", (live, t)), ("challenge", (live, t, 0)),
-                       ("appeal", (live, t, [])), ("resolve", (live, t)),
-                       ("settle_batch", (1, t, 0, [], []))):
+    guard = ("escrow: call the escrow, not the facet",)
+    batch_calls = (("settle_batch", (1, t, 0, [], [])), ("request_unstake", (ETH, 1)),
+                   ("withdraw_evaluator_stake", (ETH,)))
+    for at, calls in ((appeals, (("cancel", (live, t)), ("expire", (live, t)),
+                                 ("challenge", (live, t, 0)), ("appeal", (live, t, [])),
+                                 ("resolve", (live, t)))),
+                      (batch, batch_calls)):
+        for name, args in calls:
+            data = getattr(world.facet, name).prepare_calldata(*args)
+            with pytest.raises(Revert) as info:
+                boa.env.raw_call(at, sender=world.buyer.address, data=data)
+            assert info.value.args[0][:4] == bytes.fromhex("08c379a0")  # Error(string)
+            assert decode(["string"], info.value.args[0][4:]) == guard, name
+    for name, args in batch_calls:
         data = getattr(world.facet, name).prepare_calldata(*args)
         with pytest.raises(Revert) as info:
             boa.env.raw_call(appeals, sender=world.buyer.address, data=data)
-        assert info.value.args[0][:4] == bytes.fromhex("08c379a0")  # Error(string)
-        assert decode(["string"], info.value.args[0][4:]) == ("escrow: call the escrow, not the facet",)
+        assert decode(["string"], info.value.args[0][4:]) == guard, f"{name} via the appeals facet"
 
 
 # -- the state corpus: an unknown job, a terminal job ---------------------------------------------

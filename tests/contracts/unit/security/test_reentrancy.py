@@ -52,7 +52,7 @@ def reentries(world: Any, me: str, stale: int) -> list[bytes]:
     return [
         esc.withdraw_stake.prepare_calldata(ETH, 1, me),  # main contract, state-changing
         fac.cancel.prepare_calldata(stale, world.terms_of(stale)),  # facet (fallback), state-changing
-        esc.job.prepare_calldata(stale),  # views of PactEscrow: read-only re-entry
+        esc.job_word.prepare_calldata(stale),  # views of PactEscrow: read-only re-entry
         esc.agent_stake.prepare_calldata(me, ETH),
     ]
 
@@ -63,6 +63,7 @@ def controls_succeed(world: Any, actor_contract: Any, payloads: list[bytes], sta
     with boa.env.anchor():
         for p in payloads:
             actor_contract.execute(world.escrow.address, p, 0)
+            world.escrow.observe(actor_contract._computation)  # the cancel's JobCancelled
         assert world.job(stale)["state"] == CANCELLED
 
 
@@ -233,7 +234,7 @@ def test_reentrant_wallet__batch_signature_checked_in_facet__reentries_fail(worl
     wal.arm(esc.address, w.payloads)
     assert esc.is_valid_signature(wal.address, digest, sig) is False  # control: views re-entered
     call_as(world.attacker, world.facet.settle_batch, w.pid, w.terms.as_tuple(), 0,
-            [(jid, wal.address, 7000, b"\x07" * 32, [])], [(wal.address, leaf, j["deadline"], sig)])
+            [(jid, wal.address, 7000, b"\x07" * 32)], [(wal.address, leaf, j["deadline"], sig)])
     assert world.job(jid)["r0"] == 7001
 
 

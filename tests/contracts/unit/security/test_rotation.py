@@ -142,7 +142,7 @@ def test_revocation__round1_and_batch_signatures_refused_at_once(world):
     call_as(e2, world.registry.revoke_key)
     with boa.reverts("vote: key revoked"):
         call_as(world.attacker, world.facet.settle_batch, pid, t.as_tuple(), 0,
-                [(jid, e2.address, 9000, b"\x05" * 32, [])], [(e2.address, leaf, j["deadline"], sig)])
+                [(jid, e2.address, 9000, b"\x05" * 32)], [(e2.address, leaf, j["deadline"], sig)])
     world.settle(jid, [world.vote(m, jid, 9000) for m in world.evaluators[:2]])
     assert world.job(jid)["state"] == VERDICT
     assert world.job(jid)["close_at"] == world.now()  # the only unvoted reserved key is revoked

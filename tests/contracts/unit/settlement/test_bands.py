@@ -247,6 +247,10 @@ def test_finalize__fail__reservations_released_no_penalty(world):
 
 
 def test_finalize__feedback__score_and_first_counted_vote_evidence(world):
+    """ADR 011: no word stores the first vote's evidence; finalize takes a counted round-0 vote
+    as its Evidence argument and Feedback carries that vote's hash. The proxy passes the job's
+    first counted vote, as a client does: here evaluator 1's. (test_job_word holds another
+    vote's, a batch leaf's, none, and every refusal.)"""
     pid, t = world.create_pact()
     jid = submitted(world, pid, E18)
     e0, e1, e2 = world.evaluators

@@ -1,5 +1,9 @@
 """settle_batch (DESIGN: Batches): one VoteBatch signature per member over the Merkle root of its
-vote struct hashes; outcomes identical to single votes; every refusal with its reason."""
+vote struct hashes; outcomes identical to single votes; every refusal with its reason.
+
+ADR 011: items carry no proofs. The escrow rebuilds each member's root from that member's items
+in call order, so a call must carry every vote of each signed batch, in the batch's order; the
+old "bad proof" cases are now votes that differ from the signed batch."""
 
 from __future__ import annotations
 
@@ -49,14 +53,14 @@ def leaf(world, jid: int, score: int, ev: bytes, round_: int, deadline: int) -> 
 
 def sign_batch(world, member, votes: list[tuple[int, int]], round_: int, deadline: int,
                key: bytes | None = None) -> tuple[tuple[Any, ...], list[tuple[Any, ...]]]:
-    """A member's VoteBatch over (job id, score) votes: (BatchSignature, BatchItems)."""
+    """A member's VoteBatch over (job id, score) votes: (BatchSignature, BatchItems), the items
+    in the batch's order (the order the escrow rebuilds the root in)."""
     leaves = [leaf(world, jid, s, evidence(jid, member), round_, deadline) for jid, s in votes]
     root = eip712.merkle_root(leaves)
     digest = eip712.digest(world.domain(), eip712.batch_struct_hash(root, round_, deadline))
     assert world.escrow.batch_digest(root, round_, deadline) == digest
     sig = eip712.sign_digest(key or member.key, digest)
-    items = [(jid, member.address, s, evidence(jid, member), eip712.merkle_proof(leaves, i))
-             for i, (jid, s) in enumerate(votes)]
+    items = [(jid, member.address, s, evidence(jid, member)) for jid, s in votes]
     return (member.address, root, deadline, sig), items
 
 
@@ -158,7 +162,9 @@ def test_settle_batch__single_leaf_tree__counted(world):
     pid, t, jids = open_jobs(world, 1)
     deadline = world.job(jids[0])["deadline"]
     sigs, items = batch(world, world.evaluators[:2], {jids[0]: [7000, 7100]}, 0, deadline)
-    assert [it[4] for it in items] == [[], []]  # one leaf: the root is the leaf
+    # one leaf: the root is the leaf
+    assert [s[1] for s in sigs] == [leaf(world, jid, sc, ev, 0, deadline)
+                                    for jid, _, sc, ev in items]
     settle_batch(world, pid, t, 0, items, sigs)
     assert world.job(jids[0])["state"] == VERDICT
 
@@ -217,13 +223,21 @@ def test_settle_batch__round1_by_round0_member__not_an_appeal_member(world):
 
 
 def test_settle_batch__round0_signature_posted_as_round1__bad_signature(world):
+    """ADR 011: the escrow rebuilds the leaves as round-1 votes, so the round-0 root as signed
+    differs from them; with the root the round-1 leaves do rebuild, the round-0 signature is
+    still not over the round-1 batch."""
     pid, t, jids = challenged_jobs(world, 1)
     members = world.appeal_evaluators[:2]
     deadline = world.job(jids[0])["deadline"]
     sigs, items = batch(world, members, {jids[0]: [5000, 5000]}, 0, deadline)
+    with boa.reverts("vote: votes differ from the signed batch"):
+        settle_batch(world, pid, t, 1, items, sigs)
+    roots1 = [leaf(world, jid, sc, ev, 1, deadline) for jid, _, sc, ev in items]
+    relabelled = [(m, r1, dl, sig) for (m, _, dl, sig), r1 in zip(sigs, roots1, strict=True)]
     # signed for round 0: the round-1 digest of the batch does not match
     with boa.reverts("vote: bad signature"):
-        settle_batch(world, pid, t, 1, items, sigs)
+        settle_batch(world, pid, t, 1, items, relabelled)
+    assert world.job(jids[0])["r1"] == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,14 +290,22 @@ def test_settle_batch__wrong_terms__refused(world, two_jobs):
 
 @pytest.mark.parametrize("how", ["other-key", "other-root", "other-deadline", "empty", "high-s"])
 def test_settle_batch__bad_batch_signature__bad_signature(world, two_jobs, how):
+    """A signature not over the (root, deadline) presented. ADR 011: the root must be the one
+    the items rebuild (else "votes differ", test above), so "other-root" changes e0's votes
+    and presents their root, and "other-deadline" presents the root of the votes rebuilt with
+    that deadline: the signature over the signed batch then fails."""
     pid, t, jids, sigs, items = two_jobs
     member, root, deadline, sig = sigs[0]
     if how == "other-key":
         sig = eip712.sign_digest(world.evaluators[1].key, world.escrow.batch_digest(root, 0, deadline))
     elif how == "other-root":
-        root = keccak(root)
+        items = [(j, m, sc + 1 if m == member else sc, ev) for j, m, sc, ev in items]
+        root = eip712.merkle_root([leaf(world, j, sc, ev, 0, deadline)
+                                   for j, m, sc, ev in items if m == member])
     elif how == "other-deadline":
         deadline -= 1
+        root = eip712.merkle_root([leaf(world, j, sc, ev, 0, deadline)
+                                   for j, m, sc, ev in items if m == member])
     elif how == "empty":
         sig = b""
     else:
@@ -301,28 +323,84 @@ def test_settle_batch__member_without_batch_signature__refused(world, two_jobs):
     assert_nothing_recorded(world, jids)
 
 
-@pytest.mark.parametrize("how", ["score", "evidence", "proof-of-other-leaf", "empty-proof", "claimed-by-other-member", "other-job"])
-def test_settle_batch__item_not_under_root__bad_proof(world, two_jobs, how):
+@pytest.mark.parametrize("how", ["score", "evidence", "claimed-by-other-member", "other-job",
+                                 "item-missing", "item-added"])
+def test_settle_batch__votes_differ_from_the_signed_batch__refused(world, two_jobs, how):
+    """(Was: an item not under its root, "vote: bad proof".) The root the escrow rebuilds from
+    e0's items must be the root e0 signed: a changed score, evidence or job, another member's
+    vote under e0's name, a vote of the signed batch left out, or one it does not hold, differ."""
     pid, t, jids, sigs, items = two_jobs
     e0_job0, e1_job0, e0_job1, e1_job1 = items
-    jid, member, score, ev, proof = e0_job0
+    jid, member, score, ev = e0_job0
     if how == "score":
         score += 1
     elif how == "evidence":
         ev = keccak(ev)
-    elif how == "proof-of-other-leaf":
-        proof = e0_job1[4]
-    elif how == "empty-proof":
-        proof = []
-    elif how == "claimed-by-other-member":  # e1's vote and proof, checked against e0's root
-        score, ev, proof = e1_job0[2], e1_job0[3], e1_job0[4]
-    else:  # e0's job-0 vote presented as its job-1 vote
+    elif how == "claimed-by-other-member":  # e1's vote, checked against e0's root
+        score, ev = e1_job0[2], e1_job0[3]
+    elif how == "other-job":  # e0's job-0 vote presented as its job-1 vote
         jid = jids[1]
-    bad = (jid, member, score, ev, proof)
-    ordered = [bad, e1_job0, e0_job1, e1_job1] if jid == jids[0] else [e1_job0, bad, e1_job1]
-    with boa.reverts("vote: bad proof"):
+    bad = (jid, member, score, ev)
+    if how == "item-missing":  # e0 signed both jobs' votes; the call carries one of them
+        ordered = [e0_job0, e1_job0, e1_job1]
+    elif how == "item-added":  # e0 signed its job-0 vote only; the call adds its job-1 vote
+        e0_alone, _ = sign_batch(world, world.evaluators[0], [(jids[0], score)], 0, sigs[0][2])
+        sigs = [e0_alone, sigs[1]]
+        ordered = items
+    elif jid == jids[0]:
+        ordered = [bad, e1_job0, e0_job1, e1_job1]
+    else:
+        ordered = [e1_job0, bad, e1_job1]
+    with boa.reverts("vote: votes differ from the signed batch"):
         settle_batch(world, pid, t, 0, ordered, sigs)
     assert_nothing_recorded(world, jids)
+
+
+def test_settle_batch__items_reordered__votes_differ_from_the_signed_batch(world):
+    """The root is rebuilt in call order: the members' votes over three jobs posted in
+    another order than signed differ (a sorted-pair tree of 3 leaves depends on the order)."""
+    pid, t, jids = open_jobs(world, 3)
+    deadline = world.job(jids[0])["deadline"]
+    scores = {jids[0]: [9000, 8000], jids[1]: [4000, 5000], jids[2]: [6000, 6100]}
+    sigs, items = batch(world, world.evaluators[:2], scores, 0, deadline)
+    moved = [*items[4:], *items[:4]]  # job 2's votes first
+    with boa.reverts("vote: votes differ from the signed batch"):
+        settle_batch(world, pid, t, 0, moved, sigs)
+    assert_nothing_recorded(world, jids)
+    settle_batch(world, pid, t, 0, items, sigs)  # the signed order counts
+    assert [world.job(j)["state"] for j in jids] == [VERDICT] * 3
+
+
+def test_settle_batch__signature_without_votes__refused(world, two_jobs):
+    """A member's batch signature with none of its votes in the call is refused, even when the
+    signature is valid and the other members' votes would count."""
+    pid, t, jids, sigs, items = two_jobs
+    deadline = world.job(jids[0])["deadline"]
+    s, _ = sign_batch(world, world.evaluators[2], [(jids[0], 9000)], 0, deadline)
+    with boa.reverts("vote: signature without votes"):
+        settle_batch(world, pid, t, 0, items, [*sigs, s])
+    assert_nothing_recorded(world, jids)
+
+
+def test_settle_batch__job_fields_missing__refused(world, two_jobs):
+    """Each run of a job's items needs its fields: one run short reverts, nothing counted."""
+    pid, t, jids, sigs, items = two_jobs
+    fields = [world.escrow.jobs.of(jids[0])]
+    with boa.reverts("vote: job fields missing"), boa.env.prank(world.attacker.address):
+        world.facet.settle_batch(pid, t.as_tuple(), 0, items, sigs, job=fields)
+    assert_nothing_recorded(world, jids)
+
+
+def test_settle_batch__split_job_runs__each_run_needs_its_fields(world, two_jobs):
+    """Items of one job need not be adjacent, but each run is loaded afresh from its own
+    fields entry; the second run of job 0 sees the lanes of the first run's votes."""
+    pid, t, jids, sigs, items = two_jobs
+    e0_job0, e1_job0, e0_job1, e1_job1 = items
+    # e0: job 0, job 1; e1: job 0, job 1 -- in the signed orders, job 0 split into two runs
+    ordered = [e0_job0, e0_job1, e1_job0, e1_job1]
+    logs = settle_batch(world, pid, t, 0, ordered, sigs)
+    assert [world.job(j)["state"] for j in jids] == [VERDICT, VERDICT]
+    assert [e.job_id for e in events(logs, "VerdictReached")] == jids
 
 
 def test_settle_batch__job_of_another_pact__refused(world, two_jobs):
@@ -353,8 +431,9 @@ def test_settle_batch__duplicate_vote__refused(world, two_jobs, where):
         return
     if where == "after-single-vote":
         world.settle(jids[0], [world.vote(world.evaluators[0], jids[0], 1234)])
-    else:
-        settle_batch(world, pid, t, 0, items[:1], sigs[:1])
+    else:  # e0's job-0 vote in a batch of its own first
+        s0, its0 = sign_batch(world, world.evaluators[0], [(jids[0], 9000)], 0, sigs[0][2])
+        settle_batch(world, pid, t, 0, its0, [s0])
     r0 = world.job(jids[0])["r0"]
     with boa.reverts("vote: duplicate vote"):
         settle_batch(world, pid, t, 0, items, sigs)

@@ -414,21 +414,35 @@ def test_settle__one_invalid_among_enough_valid__whole_call_reverts(world, bad_a
     ((10000, 10000, 9999, 1, 2), 9999),
     ((0, 0, 0, 0, 0), 0),
 ], ids=["one", "two-floor", "two", "three", "four", "five", "all-zero"])
-def test_median_score__odd_and_even_counts__floor_of_middle_mean(world, scores, expected):
+def test_median__odd_and_even_counts__floor_of_middle_mean(world, scores, expected):
+    """ADR 011: the median_score view is gone; the contract's median is read where it acts,
+    in RoundClosed (every member voted) and in the settlement (JobSettled). A 5-member
+    committee with threshold 1, so that one vote is a verdict; settle takes at most 4 votes a
+    call, so 5 votes go in two calls."""
     extra = [new_actor(world, f"evaluator-five-{i}") for i in range(2)]
-    cid = world.create_committee([*world.evaluators, *extra], 2, stake=20 * E18)
+    cid = world.create_committee([*world.evaluators, *extra], 1, stake=20 * E18)
     members = [*world.evaluators, *extra]
-    jid, _ = submitted_job(world, committee_id=cid)
-    logs = settle(world, jid, [world.vote(m, jid, s) for m, s in zip(members, scores, strict=False)])
+    jid, t = submitted_job(world, committee_id=cid)
+    votes = [world.vote(m, jid, s) for m, s in zip(members, scores, strict=False)]
+    settle(world, jid, votes[:4])
+    logs = settle(world, jid, votes[4:]) if votes[4:] else []
     assert world.escrow.median_score(jid, 0) == expected == money.median(list(scores))
     if len(scores) == len(members):  # round 0 closed: RoundClosed carries the median
         assert [e.score_bps for e in events(logs, "RoundClosed")] == [expected]
+    world.warp(world.job(jid)["close_at"] + t.challenge_window + 1 - world.now())
+    assert [e.score_bps for e in events(finalize(world, jid), "JobSettled")] == [expected]
 
 
-def test_median_score__no_votes__refused(world):
-    jid, _ = submitted_job(world)
-    with boa.reverts("vote: no votes"):
-        world.escrow.median_score(jid, 0)
+def test_median__no_votes__no_verdict_to_settle_or_challenge(world):
+    """(Was the median_score view refusing "vote: no votes"; the view is gone.) A job without
+    votes has no median to act on: finalize and challenge refuse, after E as before it."""
+    jid, t = submitted_job(world)
+    for _ in range(2):
+        with boa.reverts("escrow: no verdict"):
+            finalize(world, jid)
+        with boa.env.prank(world.buyer.address), boa.reverts("escrow: no verdict to challenge"):
+            world.facet.challenge(jid, t.as_tuple(), 0, value=t.challenge_bond)
+        world.warp(world.job(jid)["deadline"] + 1 - world.now())
 
 
 @pytest.mark.parametrize("sender", ["buyer", "agent", "attacker", "member", "appeal-member", "stranger"])

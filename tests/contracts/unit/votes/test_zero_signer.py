@@ -1,7 +1,7 @@
 """The zero-signer check (RELIABILITY C4, C5): ecrecover yields the empty address for a signature
 it cannot recover, so a claimed signer of address zero must never be accepted, neither by the
-signature view nor as a batch signer (where a signature that does not name a committee member is
-otherwise only checked for validity)."""
+signature view nor as a batch signer (since ADR 011 a batch signer must have reserved votes in
+the call, so a zero signer is refused before its signature is checked)."""
 
 from __future__ import annotations
 
@@ -48,15 +48,23 @@ def test_is_valid_signature__valid_signature_for_address_zero__refused(world):
 
 
 @pytest.mark.parametrize("name", list(UNRECOVERABLE))
-def test_settle_batch__extra_signer_address_zero__bad_signature_nothing_counted(world, name):
+def test_settle_batch__extra_signer_address_zero__refused_nothing_counted(world, name):
+    """ADR 011: every batch signature must cover votes in the call, and every vote's member must
+    be reserved, so a signer of address zero is refused before its signature is looked at:
+    alone ("signature without votes") or with votes of its own ("member not reserved"). (Before
+    ADR 011 its signature was checked and refused: "bad signature".)"""
     pid, t, jids = open_jobs(world, 2)
     deadline = world.job(jids[0])["deadline"]
     members = world.evaluators[:2]
     sigs, items = batch(world, members, {jids[0]: [9000, 8000], jids[1]: [3000, 4000]}, 0, deadline)
     forged = (ZERO, sigs[0][1], deadline, UNRECOVERABLE[name])
     before = [world.escrow.job(j) for j in jids]
-    with boa.reverts("vote: bad signature"):
+    with boa.reverts("vote: signature without votes"):
         settle_batch(world, pid, t, 0, items, [*sigs, forged])
+    zero_votes = [(jids[0], ZERO, 9000, b"\x01" * 32), (jids[1], ZERO, 9000, b"\x01" * 32)]
+    with boa.reverts("vote: member not reserved"):
+        settle_batch(world, pid, t, 0, [*items[:2], zero_votes[0], *items[2:], zero_votes[1]],
+                     [*sigs, forged])
     assert [world.escrow.job(j) for j in jids] == before
     assert [world.job(j)["state"] for j in jids] == [SUBMITTED] * 2
     # the same batch without the forged signer counts
