@@ -37,16 +37,20 @@ CONTRACTS = ROOT / "contracts"
 SOURCES = [
     "PactEscrow.vy",
     "PactEscrowAppeals.vy",
+    "PactEscrowBatch.vy",
     "PactRegistry.vy",
     "modules/escrow_core.vy",
     "modules/types.vy",
 ]
-DEPLOYABLE = ["PactEscrow.vy", "PactEscrowAppeals.vy", "PactRegistry.vy"]
+DEPLOYABLE = ["PactEscrow.vy", "PactEscrowAppeals.vy", "PactEscrowBatch.vy", "PactRegistry.vy"]
 
 # The money paths of C2: every function that takes money in, moves it between ledgers, or pays
-# it out. A function may serve more than one path (the fallback routes cancel, expire and
-# resolve to the facet; _credit books every payout).
-ESCROW, APPEALS, CORE = "PactEscrow.vy", "PactEscrowAppeals.vy", "modules/escrow_core.vy"
+# it out. A function may serve more than one path (the escrow's fallback routes cancel, expire,
+# challenge and resolve to the appeals facet, whose fallback routes settle_batch and evaluator
+# unstaking to the batch facet; _credit books every payout; _evidence gates the settlements
+# that take Feedback's evidence as an argument).
+ESCROW, APPEALS, BATCH = "PactEscrow.vy", "PactEscrowAppeals.vy", "PactEscrowBatch.vy"
+CORE = "modules/escrow_core.vy"
 MONEY_PATHS: dict[str, list[tuple[str, str]]] = {
     "fund": [
         (ESCROW, "stake"), (ESCROW, "open"), (ESCROW, "open_with_permit"), (ESCROW, "_open"),
@@ -54,8 +58,9 @@ MONEY_PATHS: dict[str, list[tuple[str, str]]] = {
     ],
     "settle": [
         (ESCROW, "settle"), (ESCROW, "finalize"), (ESCROW, "__default__"),
-        (APPEALS, "resolve"), (APPEALS, "settle_batch"), (APPEALS, "_flush"),
-        (CORE, "_after_round0"), (CORE, "_settle_score"), (CORE, "_pay"), (CORE, "_record"),
+        (APPEALS, "resolve"), (APPEALS, "__default__"), (BATCH, "settle_batch"),
+        (BATCH, "_flush"), (BATCH, "_settle_now"), (CORE, "_after_round0"),
+        (CORE, "_settle_score"), (CORE, "_evidence"), (CORE, "_pay"), (CORE, "_record"),
         (CORE, "_set_bonus"), (CORE, "_credit"), (CORE, "_to_free"),
     ],
     "refund": [
@@ -67,8 +72,9 @@ MONEY_PATHS: dict[str, list[tuple[str, str]]] = {
         (CORE, "_burn"), (APPEALS, "resolve"),
     ],
     "withdraw": [
-        (ESCROW, "withdraw"), (ESCROW, "withdraw_stake"), (ESCROW, "request_unstake"),
-        (ESCROW, "withdraw_evaluator_stake"), (CORE, "_push"),
+        (ESCROW, "withdraw"), (ESCROW, "withdraw_stake"), (ESCROW, "__default__"),
+        (APPEALS, "__default__"), (BATCH, "request_unstake"), (BATCH, "withdraw_evaluator_stake"),
+        (CORE, "_push"),
     ],
 }
 

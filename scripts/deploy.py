@@ -1,9 +1,10 @@
 """Deploy pactbond with ape: `ape run deploy [--network ecosystem:network:provider] [--account A]`.
 
 Compiles the project's contracts (ape-vyper, pinned 0.4.3 / prague in ape-config.yaml), deploys
-PactRegistry -> PactEscrowAppeals -> PactEscrow -> registry.set_escrow (-> set_guardian), and
-writes the same manifest as `pactbond.deploy` to deployments/<network>.json. On a local network
-the deployer defaults to the first test account; elsewhere pass --account.
+PactRegistry -> PactEscrowBatch -> PactEscrowAppeals -> PactEscrow -> registry.set_escrow
+(-> set_guardian), and writes the same manifest as `pactbond.deploy` to
+deployments/<network>.json. On a local network the deployer defaults to the first test account;
+elsewhere pass --account.
 """
 
 from __future__ import annotations
@@ -82,7 +83,8 @@ def cli(
     network: Any, account: Any, window_max: int, min_rotation_delay: int,
     evaluator_cooldown: int, guardian: str | None, out_dir: Path | None,
 ) -> None:
-    """Deploy PactRegistry, PactEscrowAppeals and PactEscrow and write the manifest."""
+    """Deploy PactRegistry, PactEscrowBatch, PactEscrowAppeals and PactEscrow and write the
+    manifest."""
     net = chain.provider.network
     if account is None:
         if not net.is_local:
@@ -97,8 +99,9 @@ def cli(
     c = _contracts()
     registry = account.deploy(c["PactRegistry"], constants.window_max,
                               constants.min_rotation_delay)
+    batch = account.deploy(c["PactEscrowBatch"], registry.address, constants.evaluator_cooldown)
     appeals = account.deploy(c["PactEscrowAppeals"], registry.address,
-                             constants.evaluator_cooldown)
+                             constants.evaluator_cooldown, batch.address)
     escrow = account.deploy(c["PactEscrow"], registry.address, constants.evaluator_cooldown,
                             appeals.address)
     registry.set_escrow(escrow.address, sender=account)
@@ -107,7 +110,7 @@ def cli(
     assert registry.escrow() == escrow.address
     first = chain.provider.get_receipt(registry.txn_hash)
     addresses = {"PactRegistry": registry.address, "PactEscrow": escrow.address,
-                 "PactEscrowAppeals": appeals.address}
+                 "PactEscrowAppeals": appeals.address, "PactEscrowBatch": batch.address}
     name = _manifest_name(net.ecosystem.name, net.name)
     manifest = Manifest(
         chain_id=chain.chain_id,

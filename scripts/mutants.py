@@ -7,7 +7,9 @@ compile, fit EIP-170 and change the compiled code of at least one deployable con
 is equivalent and proves nothing); then its targeted tests run with `-x`. The contract tests
 load contracts/ from source; where a selected test reads the shipped artifacts, they are
 rebuilt in the scratch copy first. Before any mutant, the union of the selected tests must pass
-on an unmutated scratch copy, so a failure can only be the mutant's doing.
+on an unmutated scratch copy, so a failure can only be the mutant's doing. The stateful fuzz,
+where a mutant selects it, runs with one fixed seed (FUZZ_ENV): the same sequences in the
+baseline and under every mutant.
 
 Prints caught / MISSED per mutant with the first failing test, and ends with
 `mutants caught: C/P`. Exits non-zero unless every mutant is caught.
@@ -35,9 +37,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 COPY = ["contracts", "src", "tests", "scripts", "pyproject.toml"]
-DEPLOYABLE = ["PactEscrow.vy", "PactEscrowAppeals.vy", "PactRegistry.vy"]
+DEPLOYABLE = ["PactEscrow.vy", "PactEscrowAppeals.vy", "PactEscrowBatch.vy", "PactRegistry.vy"]
+ESCROW = ["PactEscrow.vy", "PactEscrowAppeals.vy", "PactEscrowBatch.vy"]  # escrow_core's users
 EIP170 = 24_576
 U = "tests/contracts/unit"
+FUZZ = "tests/contracts/stateful"
+# the stateful fuzz as a mutant's test: a fixed seed (the same sequences on the clean code, in
+# the baseline, and on every mutant), enough steps that each rule runs dozens of times, and
+# no shrinking (a caught mutant needs no minimal example)
+FUZZ_ENV = {"PACTBOND_FUZZ_EXAMPLES": "60", "PACTBOND_FUZZ_STEPS": "30",
+            "PACTBOND_FUZZ_SEED": "20261127", "PACTBOND_FUZZ_SHRINK": "0"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +82,8 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{U}/escrow/test_stake.py",), k="test_withdraw__",
     ),
     Mutant(
-        "drop-pending-write", "drop a state write (pending stake not cleared)", "PactEscrow.vy",
+        "drop-pending-write", "drop a state write (pending stake not cleared)",
+        "PactEscrowBatch.vy",
         "    core.evaluator_pending_word[msg.sender][asset] = 0\n", "",
         (f"{U}/escrow/test_stake.py",), k="withdraw_evaluator_stake",
     ),
@@ -90,7 +100,8 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{U}/escrow/test_accept.py",), k="deadline",
     ),
     Mutant(
-        "cooldown-gt", "`>=` to `>` on a deadline (evaluator unstake cooldown)", "PactEscrow.vy",
+        "cooldown-gt", "`>=` to `>` on a deadline (evaluator unstake cooldown)",
+        "PactEscrowBatch.vy",
         'assert block.timestamp >= pw >> 128, "stake: cooldown not over"',
         'assert block.timestamp > pw >> 128, "stake: cooldown not over"',
         (f"{U}/escrow/test_stake.py",), k="withdraw_evaluator_stake",
@@ -122,14 +133,10 @@ MUTANTS: tuple[Mutant, ...] = (
     ),
     Mutant(
         "duplicate-signer", "allow a duplicate signer (round 0)", "modules/escrow_core.vy",
-        '    assert (r.active >> i) & 1 == 1, "vote: key revoked"\n'
+        '    assert (active >> i) & 1 == 1, "vote: key revoked"\n'
         '    assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"\n'
-        "    if digest != empty(bytes32):\n"
-        '        assert self._valid_signature(member, digest, sig), "vote: bad signature"\n'
         "    log VoteCounted(job_id=job_id, member=member, round=0,",
-        '    assert (r.active >> i) & 1 == 1, "vote: key revoked"\n'
-        "    if digest != empty(bytes32):\n"
-        '        assert self._valid_signature(member, digest, sig), "vote: bad signature"\n'
+        '    assert (active >> i) & 1 == 1, "vote: key revoked"\n'
         "    log VoteCounted(job_id=job_id, member=member, round=0,",
         (f"{U}/votes/test_settle.py",), k="duplicate",
     ),
@@ -227,9 +234,41 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "drop-revocation-check", "skip the key-revocation check (round 0)",
         "modules/escrow_core.vy",
-        '"vote: member not reserved"\n    assert (r.active >> i) & 1 == 1, "vote: key revoked"\n',
+        '"vote: member not reserved"\n    assert (active >> i) & 1 == 1, "vote: key revoked"\n',
         '"vote: member not reserved"\n',
         (f"{U}/votes/test_settle.py",), k="revoked",
+    ),
+    # ADR 011's one word per job: the checks that hold it to the job's fields and its lanes
+    Mutant(
+        "drop-stale-fields-check", "drop the job-fields check (stale fields taken as current)",
+        "modules/escrow_core.vy",
+        "    assert w >> 64 == convert(keccak256(abi_encode(job_id, f)), uint256) >> 64, "
+        '"escrow: stale job fields"\n',
+        "",
+        (FUZZ,),
+    ),
+    Mutant(
+        "vote-lane-not-written", "count a vote without writing its lane (round 0)",
+        "modules/escrow_core.vy",
+        "    if j.reserved & ~voters & active != 0:\n        self._put_lanes(job_id, lanes)\n",
+        "    if j.reserved & ~voters & active != 0:\n        pass\n",
+        (FUZZ,),
+    ),
+    Mutant(
+        "batch-root-unchecked", "take a batch signature without rebuilding its root",
+        "PactEscrowBatch.vy",
+        "        assert self._root(layer) == bs.votes_root, "
+        '"vote: votes differ from the signed batch"\n',
+        "",
+        (f"{U}/votes/test_batch.py", FUZZ), k="votes_differ or money_invariants",
+    ),
+    Mutant(
+        "evidence-unsigned", "take Feedback evidence without its member's signature",
+        "modules/escrow_core.vy",
+        "    assert self._valid_signature(e.member, self._digest(leaf), e.signature), "
+        '"escrow: evidence vote unsigned"\n',
+        "",
+        (FUZZ,),
     ),
 )
 
@@ -278,7 +317,7 @@ def apply(m: Mutant, root: Path) -> None:
 def affected(file: str) -> list[str]:
     """The deployable contracts whose code includes contracts/<file>."""
     if file.startswith("modules/"):
-        return ["PactEscrow.vy", "PactEscrowAppeals.vy"]
+        return list(ESCROW)
     assert file in DEPLOYABLE, file
     return [file]
 
@@ -330,8 +369,8 @@ def run_pytest(root: Path, tests: Iterable[str], k: str, cache: Path,
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "src")])
     env[CACHE_ENV] = str(cache)
-    env.setdefault("PACTBOND_FUZZ_EXAMPLES", "10")
-    env.setdefault("PACTBOND_FUZZ_STEPS", "20")
+    for name, value in FUZZ_ENV.items():
+        env.setdefault(name, value)
     cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-rf", "-p", "no:cacheprovider",
            "-p", "scripts.mutants", *(["-k", k] if k else []),
            *(["-n", str(workers)] if workers else []), *tests]
@@ -400,7 +439,9 @@ def baseline(mutants: list[Mutant], pristine: Path, root: Path, cache: Path, wor
         print(out[-4000:])
         raise SystemExit(f"baseline: the selected tests fail on the unmutated code (exit {rc}); "
                          "a mutant's failure there would prove nothing")
-    summary = out.strip().splitlines()[-1].strip("= ")
+    # pytest's summary line (warnings printed at exit may follow it)
+    summary = next((line.strip("= ") for line in reversed(out.strip().splitlines())
+                    if re.search(r"\d+ passed", line)), "passed")
     print(f"baseline (unmutated): {len(tests)} test files: {summary}", flush=True)
     return clean
 

@@ -87,7 +87,8 @@ def test_deploy__fresh_devnet__manifest_records_chain_and_code_hashes(net, deplo
     on_disk = json.loads(path.read_text())
     assert set(on_disk) == {"chain_id", "network", "block", "deployer", "contracts", "constants",
                             "vyper", "evm_version"}
-    assert set(on_disk["contracts"]) == {"PactRegistry", "PactEscrow", "PactEscrowAppeals"}
+    assert set(on_disk["contracts"]) == {"PactRegistry", "PactEscrow", "PactEscrowAppeals",
+                                         "PactEscrowBatch"}
     assert on_disk["chain_id"] == net.chain_id == w3.eth.chain_id
     assert on_disk["vyper"] == "0.4.3" and on_disk["evm_version"] == "prague"
     assert on_disk["deployer"] == net.account(0).address
@@ -105,6 +106,7 @@ def test_deploy__fresh_devnet__contracts_bound_and_views_answer(deployed):
     registry = contract_at(w3, "PactRegistry", m.address("PactRegistry"))
     escrow = contract_at(w3, "PactEscrow", m.address("PactEscrow"))
     facet = contract_at(w3, "PactEscrowAppeals", m.address("PactEscrow"))
+    batch = contract_at(w3, "PactEscrowBatch", m.address("PactEscrow"))
     assert registry.functions.escrow().call() == m.address("PactEscrow")
     assert registry.functions.owner().call() == m.deployer
     assert registry.functions.guardian().call() == guardian
@@ -114,16 +116,29 @@ def test_deploy__fresh_devnet__contracts_bound_and_views_answer(deployed):
     assert escrow.functions.APPEALS().call() == m.address("PactEscrowAppeals")
     assert escrow.functions.EVALUATOR_COOLDOWN().call() == 36 * DAY
     assert escrow.functions.job_count().call() == 0
-    # the facet's ABI at the escrow's address runs on the escrow's storage (fallback ->
-    # delegatecall); at the facet's own address it refuses
+    # the chain of facets: the escrow's fallback delegatecalls the appeals facet, whose fallback
+    # delegatecalls the batch facet (its immutables equal the escrow's)
+    direct = contract_at(w3, "PactEscrowAppeals", m.address("PactEscrowAppeals"))
+    direct_batch = contract_at(w3, "PactEscrowBatch", m.address("PactEscrowBatch"))
+    assert direct.functions.BATCH().call() == m.address("PactEscrowBatch")
+    assert direct_batch.functions.REGISTRY().call() == m.address("PactRegistry")
+    assert direct_batch.functions.EVALUATOR_COOLDOWN().call() == 36 * DAY
+    # each facet's ABI at the escrow's address runs on the escrow's storage; at the facet's own
+    # address it refuses
     terms = PactTerms(committee_id=1, appeal_committee_id=2, spec_hash=b"\x01" * 32,
                       fail_below_bps=5000, pass_at_bps=8000, accept_window=1, work_window=1,
                       eval_window=1, cap_initial=1, cap_max=1).as_tuple()
+    no_fields = (0, 0, 0, b"\0" * 32, 0)
     with pytest.raises(ContractLogicError, match="escrow: unknown job"):
-        facet.functions.cancel(1, terms).call()
-    direct = contract_at(w3, "PactEscrowAppeals", m.address("PactEscrowAppeals"))
+        facet.functions.cancel(1, terms, no_fields).call()
     with pytest.raises(ContractLogicError, match="escrow: call the escrow, not the facet"):
-        direct.functions.cancel(1, terms).call()
+        direct.functions.cancel(1, terms, no_fields).call()
+    with pytest.raises(ContractLogicError, match="vote: no votes"):
+        batch.functions.settle_batch(1, terms, 0, [], [], []).call()
+    with pytest.raises(ContractLogicError, match="stake: zero amount"):
+        batch.functions.request_unstake("0x" + "00" * 20, 0).call()
+    with pytest.raises(ContractLogicError, match="escrow: call the escrow, not the facet"):
+        direct_batch.functions.request_unstake("0x" + "00" * 20, 0).call()
 
 
 def test_verify__manifest_of_this_chain__passes_and_other_code__refused(deployed):

@@ -14,7 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 ARTIFACTS = ROOT / "src" / "pactbond" / "artifacts"
-DEPLOYABLE = ["PactRegistry", "PactEscrow", "PactEscrowAppeals"]
+DEPLOYABLE = ["PactRegistry", "PactEscrow", "PactEscrowAppeals", "PactEscrowBatch"]
 EIP170 = 24_576
 # any HTTP(S) request fails at once: the compile must not need the network
 OFFLINE = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",

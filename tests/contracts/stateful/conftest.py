@@ -1,6 +1,11 @@
 """The stateful fuzz's world: one deployment per test module, committees staked and accepted,
 and cheap raw-storage reads of every ledger the fuzz tracks (a view call costs ~0.5 ms, a
-storage read ~5 us, and the invariants read ~200 words after every step)."""
+storage read ~5 us, and the invariants read ~200 words after every step).
+
+A job is one stored word (ADR 011): a commitment to its fields | the current round's lanes. Its
+fields come from the logs (tests.contracts.jobs.Tracker, as a client rebuilds them); `job`
+checks them against the word and decodes them with the lanes, VERDICT derived as the escrow
+derives it."""
 
 from __future__ import annotations
 
@@ -12,7 +17,8 @@ import pytest
 from boa.util.abi import Address
 from eth_hash.auto import keccak
 
-from pactbond import eip712
+from pactbond import eip712, jobfields
+from pactbond.jobfields import JobFields
 from tests.conftest import Actor, actor
 from tests.contracts.conftest import COOLDOWN, E18, ETH, MIN_ROTATION_DELAY, deploy_pactbond
 from tests.contracts.stateful.model import Model
@@ -77,6 +83,7 @@ class Reader:
     through its views."""
 
     def __init__(self, escrow: Any):
+        escrow = escrow.raw[0]  # the proxy's PactEscrow: the facets share its layout
         core = escrow.compiler_data.storage_layout["storage_layout"]["core"]
         self.s = {name: v["slot"] for name, v in core.items()}
         self.escrow = Address(escrow.address).canonical_address
@@ -133,19 +140,31 @@ class Reader:
         w = self.esc("pact_money", pid)
         return w % U128, w >> 128
 
-    def job_state(self, jid: int) -> int:
-        return (self.esc("jobs", jid) >> 160) % 256
+    def job_word(self, jid: int) -> tuple[int, int]:
+        """(jobs[jid], lanes_ext[jid]): the commitment | clear lanes, and members 4-15's lanes."""
+        return self.esc("jobs", jid), self.esc("lanes_ext", jid)
 
-    def job(self, jid: int) -> dict[str, Any]:
-        head, tail, money = (self.esc("jobs", jid, offset=k) for k in range(3))
-        r0, r1 = self.esc("jobs", jid, offset=5), self.esc("jobs", jid, offset=6)
+    def job_state(self, jid: int, f: JobFields, threshold: int) -> int:
+        """The job's state as the escrow reads it: the stored state, VERDICT when it is
+        SUBMITTED with at least `threshold` counted round-0 votes."""
+        word, ext = self.job_word(jid)
+        assert f.matches(jid, word), f"job {jid}: the fields rebuilt from the logs do not match its word"
+        if f.state == jobfields.SUBMITTED and bin(jobfields.voters(jobfields.lanes_of(word, ext))).count("1") >= threshold:
+            return jobfields.VERDICT
+        return f.state
+
+    def job(self, jid: int, f: JobFields, threshold: int) -> dict[str, Any]:
+        """The job's fields (from the logs, checked against its word) and its lanes: round 0's
+        in the clear until a challenge moves them into the fields (r0), round 1's after."""
+        word, ext = self.job_word(jid)
+        current = jobfields.lanes_of(word, ext)
+        challenged = f.state == jobfields.CHALLENGED or f.r0 != 0
         return dict(
-            buyer=head % 2**160, state=(head >> 160) % 256, by_agent=(head >> 168) % 256 == 1,
-            pact_id=(head >> 176) % 2**32, cv=(head >> 208) % 2**24, av=head >> 232,
-            agent=tail % 2**160, reserved=(tail >> 160) % 2**16, deadline=(tail >> 176) % 2**40,
-            close_at=tail >> 216, value=money % U128, fee=money >> 128,
-            deliverable=self.esc("jobs", jid, offset=3).to_bytes(32, "big"),
-            r0=lanes(r0), r1=lanes(r1),
+            buyer=f.head % 2**160, state=self.job_state(jid, f, threshold), by_agent=f.by_agent,
+            pact_id=f.pact_id, cv=f.committee_version, av=f.appeal_version, agent=f.tail % 2**160,
+            reserved=f.reserved, deadline=f.deadline, close_at=f.close_at, value=f.value, fee=f.fee,
+            deliverable=f.deliverable, r0=lanes(f.r0 if challenged else current),
+            r1=lanes(current if challenged else 0),
         )
 
 

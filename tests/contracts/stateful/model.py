@@ -5,6 +5,12 @@ the chain: each call is predicted as accepted or refused, a refusal with the set
 reasons that apply (the contract must give one of them), and an accepted call moves the
 model's ledgers. Arithmetic is written out here; `pactbond.money` is cross-checked against it
 at every settlement and appeal.
+
+ADR 011: every job call carries the job's fields; the model is told whether they are the
+current ones (`fields_ok`), and stale fields refuse the call before any other job check.
+VERDICT is a state of the model; the chain derives it (stored SUBMITTED, votes >= threshold).
+Each settlement's Feedback (score, evidence hash) is predicted in `feedback`: the evidence of
+the settling call's first vote of the job, or the Evidence argument of finalize and resolve.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ BPS = 10_000
 OPEN, ACCEPTED, SUBMITTED, VERDICT, CHALLENGED = 1, 2, 3, 4, 5
 SETTLED, CANCELLED, EXPIRED_NO_DELIVERY, EXPIRED_NO_VERDICT = 6, 7, 8, 9
 TERMINAL = frozenset({SETTLED, CANCELLED, EXPIRED_NO_DELIVERY, EXPIRED_NO_VERDICT})
+ZERO32 = bytes(32)
+STALE = "escrow: stale job fields"
+MAX_CALL_VOTES = 4  # votes a settle or appeal call takes (escrow_core.MAX_CALL_VOTES)
+OVER_BOUND = "<revert 0x>"  # more votes than the argument's bound: the ABI decoder reverts bare
 STATE_NAMES = {1: "OPEN", 2: "ACCEPTED", 3: "SUBMITTED", 4: "VERDICT", 5: "CHALLENGED",
                6: "SETTLED", 7: "CANCELLED", 8: "EXPIRED_NO_DELIVERY", 9: "EXPIRED_NO_VERDICT"}
 
@@ -123,14 +133,30 @@ class VoteIn:
     score: int
     deadline: int
     sig_ok: bool = True
+    evidence: bytes = ZERO32
 
 
 @dataclass(frozen=True)
 class BatchItemIn:
+    """A batch item; `signed_ok`: the member's signed batch holds this very vote (else the
+    root rebuilt from the call differs from the signed one)."""
+
     jid: int
     member: str
     score: int
-    proof_ok: bool = True
+    signed_ok: bool = True
+    evidence: bytes = ZERO32
+
+
+@dataclass(frozen=True)
+class EvidenceIn:
+    """finalize's and resolve's Evidence argument: a round-0 vote of `member` with `score`,
+    whose signature (single or batch leaf) is the member's when `sig_ok`."""
+
+    member: str
+    score: int
+    evidence: bytes
+    sig_ok: bool = True
 
 
 class Model:
@@ -166,6 +192,7 @@ class Model:
         self.version_count = 0
         self.settlements = 0  # cross-checks of pactbond.money done
         self.paths: list[str] = []  # the money paths the last call took (for coverage events)
+        self.feedback: list[tuple[int, int, bytes]] = []  # the last call's Feedback (job, score, evidence)
 
     # -- totals and derived ledgers -------------------------------------------------------------
     def total(self) -> int:
@@ -327,6 +354,10 @@ class Model:
         out, self.paths = self.paths, []
         return out
 
+    def take_feedback(self) -> list[tuple[int, int, bytes]]:
+        out, self.feedback = self.feedback, []
+        return out
+
     def open(self, buyer: str, agent: str, pid: int, value: int, ev: int, eav: int, sent: int) -> list[str]:
         t = self.pacts[pid]
         r = []
@@ -443,6 +474,7 @@ class Model:
             slashed = self._close_bond(j, slash=True)
             self.paths.append(f"expired: no delivery{', slashed' if slashed else ''}")
             self._record(j, LANE_NO_DELIVERY, 0, slashed)
+            self.feedback.append((j.jid, 0, ZERO32))
             if self.bonus[(j.agent, j.pact_id)]:
                 self.paths.append("cap reset from a raised cap (no delivery)")
             self.bonus[(j.agent, j.pact_id)] = 0
@@ -513,49 +545,77 @@ class Model:
         # ADR 004: round 0 closes early when a posted vote leaves no reserved, unrevoked member
         # without a counted vote
         if all(v.members[i] in self.revoked for i in j.reserved - j.r0.keys()):
-            j.close_at = self.now
             self.paths.append(f"round 0 closed early {'with' if j.state == VERDICT else 'without'} a verdict")
             if j.state == VERDICT and self.pacts[j.pact_id].challenge_window == 0:
+                # ADR 011: it settles at once, the round-0 close left as it was (E); Feedback
+                # carries the evidence of the call's first vote of the job
                 self.paths.append("settled by the closing vote (no challenge window)")
-                self._settle_score(j, median_of(list(j.r0.values())), set(j.reserved))
+                self._settle_score(j, median_of(list(j.r0.values())), set(j.reserved), votes[0].evidence)
+            else:
+                j.close_at = self.now
 
-    def settle(self, jid: int, votes: list[VoteIn]) -> list[str]:
+    def settle(self, jid: int, votes: list[VoteIn], fields_ok: bool = True) -> list[str]:
+        """Round-0 votes of one job; with stale fields, refused before anything is checked but
+        the number of votes."""
         j = self.jobs[jid]
-        r = [] if votes else ["vote: no votes"]
-        r += self._round0_reasons(j, votes)
+        if len(votes) > MAX_CALL_VOTES:
+            return [OVER_BOUND]
+        if not votes:
+            return ["vote: no votes"]
+        if not fields_ok:
+            return [STALE]
+        r = self._round0_reasons(j, votes)
         if not r:
             self._apply_round0(j, votes)
         return r
 
-    def settle_batch(self, pid: int, items: list[BatchItemIn], signers: dict[str, tuple[int, bool]]) -> list[str]:
-        """Round-0 batch: `signers` maps member -> (batch deadline, batch signature valid)."""
+    def settle_batch(self, pid: int, items: list[BatchItemIn], signers: dict[str, tuple[int, bool]],
+                     stale: frozenset[int] = frozenset(), fields_given: int | None = None) -> list[str]:
+        """Round-0 batch: `signers` maps member -> (batch deadline, batch signature valid), in
+        the call's order. The escrow rebuilds each signer's root from its items, so a signer
+        without items, or whose items are not the votes it signed, refuses the call. `stale`:
+        jobs whose fields in the call are stale; `fields_given`: the number of job fields the
+        call carries (default one per run of a job's items)."""
         r = [] if items else ["vote: no votes"]
-        r += ["vote: bad signature" for _, ok in signers.values() if not ok]
         groups: list[tuple[Job, list[VoteIn]]] = []
+        voted: set[str] = set()
         for it in items:
             j = self.jobs[it.jid]
             if not groups or groups[-1][0] is not j:
                 assert all(g[0] is not j for g in groups), "a batch's items of one job must be adjacent"
                 groups.append((j, []))
+                if fields_given is not None and len(groups) > fields_given:
+                    r.append("vote: job fields missing")
+                if it.jid in stale:
+                    r.append(STALE)
                 if j.pact_id != pid:
                     r.append("vote: job of another pact")
             if it.member not in signers:
                 r.append("vote: member did not sign batch")
                 continue
-            if not it.proof_ok:
-                r.append("vote: bad proof")
-            groups[-1][1].append(VoteIn(it.member, it.score, signers[it.member][0]))
+            voted.add(it.member)
+            if not it.signed_ok:
+                r.append("vote: votes differ from the signed batch")
+            groups[-1][1].append(VoteIn(it.member, it.score, signers[it.member][0], evidence=it.evidence))
         for j, votes in groups:
             r += self._round0_reasons(j, votes, check_sig=False)
+        r += ["vote: signature without votes" for m in signers if m not in voted]
+        r += ["vote: bad signature" for _, ok in signers.values() if not ok]
         if not r:
             for j, votes in groups:
                 self._apply_round0(j, votes)
         return r
 
-    def appeal(self, jid: int, votes: list[VoteIn]) -> list[str]:
+    def appeal(self, jid: int, votes: list[VoteIn], fields_ok: bool = True) -> list[str]:
         j = self.jobs[jid]
         a = self.versions[j.av]
-        r = [] if votes else ["vote: no votes"]
+        if len(votes) > MAX_CALL_VOTES:
+            return [OVER_BOUND]
+        if not votes:
+            return ["vote: no votes"]
+        if not fields_ok:
+            return [STALE]
+        r: list[str] = []
         seen = set(j.r1)
         for vote in votes:
             bad = []
@@ -618,7 +678,19 @@ class Model:
         j.deadline = self.now + t.appeal_window
         return []
 
-    def resolve(self, jid: int) -> list[str]:
+    def _evidence(self, j: Job, e: EvidenceIn | None) -> tuple[list[str], bytes]:
+        """ADR 011: Feedback's evidence in finalize and resolve: none (zero), or a counted
+        round-0 vote, checked (its lane holds its score, its signature is the member's)."""
+        if e is None:
+            return [], ZERO32
+        i = self.versions[j.cv].index(e.member)
+        if i is None or e.score > BPS or j.r0.get(i) != e.score:
+            return ["escrow: evidence vote not counted"], ZERO32
+        if not e.sig_ok:
+            return ["escrow: evidence vote unsigned"], ZERO32
+        return [], e.evidence
+
+    def resolve(self, jid: int, evidence: EvidenceIn | None = None) -> list[str]:
         j = self.jobs[jid]
         if j.state != CHALLENGED:
             return ["escrow: not challenged"]
@@ -628,6 +700,9 @@ class Model:
         n1 = len(j.r1)
         if self.now <= j.deadline and not (n1 >= a.threshold and self.active(j.av) <= j.r1.keys()):
             return ["escrow: appeal open"]
+        bad, ev = self._evidence(j, evidence)
+        if bad:
+            return bad
         assert j.challenger is not None
         by_agent = j.challenger == j.agent
         other = j.buyer if by_agent else j.agent
@@ -642,7 +717,7 @@ class Model:
             self.paths.append("resolved: no round-1 quorum")
             self._check_lib(lib.quorum is False and lib.to_challenger == t.challenge_bond and lib.final_score == s0,
                             "appeal (no quorum)", lib)
-            self._settle_score(j, s0, set(j.reserved))
+            self._settle_score(j, s0, set(j.reserved), ev)
             return []
         s1 = median_of(round1)
         p0, p1 = pay_of(t, s0), pay_of(t, s1)
@@ -686,17 +761,20 @@ class Model:
              lib.to_other, lib.burned, lib.penalized, lib.favoured)
             == (True, overturned, won, final, fee_each, to_challenger, to_other, burned, penalized,
                 "buyer" if favoured == j.buyer else "agent"), "appeal", lib)
-        self._settle_score(j, final, release)
+        self._settle_score(j, final, release, ev)
         return []
 
-    def finalize(self, jid: int) -> list[str]:
+    def finalize(self, jid: int, evidence: EvidenceIn | None = None) -> list[str]:
         j = self.jobs[jid]
         t = self.pacts[j.pact_id]
         if j.state != VERDICT:
             return ["escrow: no verdict"]
         if self.now <= j.close_at + t.challenge_window:
             return ["escrow: challenge window open"]
-        self._settle_score(j, median_of(list(j.r0.values())), set(j.reserved))
+        bad, ev = self._evidence(j, evidence)
+        if bad:
+            return bad
+        self._settle_score(j, median_of(list(j.r0.values())), set(j.reserved), ev)
         return []
 
     # -- terminal money ---------------------------------------------------------------------------
@@ -741,11 +819,13 @@ class Model:
             ledger[(key, 0)] += released
             ledger[(key, 1)] += slashed
 
-    def _settle_score(self, j: Job, score: int, release: set[int]) -> None:
-        """The terminal transition of a job with a verdict (DESIGN "Settlement", "Money of one job")."""
+    def _settle_score(self, j: Job, score: int, release: set[int], evidence: bytes) -> None:
+        """The terminal transition of a job with a verdict (DESIGN "Settlement", "Money of one
+        job"); Feedback carries `evidence`."""
         t = self.pacts[j.pact_id]
         v = self.versions[j.cv]
         self._state(j, SETTLED)
+        self.feedback.append((j.jid, score, evidence))
         to_agent = j.value if t.shadow else j.value * pay_of(t, score) // BPS
         to_buyer = j.value - to_agent
         n0 = len(j.r0)

@@ -8,12 +8,18 @@ the model refuses must revert with one of the reasons the model names, and one i
 must succeed. After every step the escrow's ETH balance must equal the model's total exactly,
 and every ledger the contract keeps must equal the model's.
 
+Jobs (ADR 011): every job call carries the job's fields, rebuilt from the logs of the calls
+before it (tests.contracts.jobs.Tracker, one per sequence); after every step each job's fields
+must match its stored word and decode to the model's job. finalize and resolve pass a counted
+round-0 vote as Feedback's evidence (now and then none, or a flawed one), and every Feedback a
+call logs must be the one the model predicts. One rule posts votes with stale job fields.
+
 Two machines (a fixed pact mix and one with every term drawn) run PACTBOND_FUZZ_EXAMPLES / 2
 sequences each (default 500 in all) of PACTBOND_FUZZ_STEPS steps (default 50); `pytest -n 2`
 runs them side by side. The seed is random per run, printed, and noted on a failure:
 PACTBOND_FUZZ_SEED=<seed> replays it. PACTBOND_FUZZ_REPORT=<file> appends the count of every
 call outcome and money path to <file>; --hypothesis-show-statistics shows the same as the
-share of sequences that reached each.
+share of sequences that reached each. PACTBOND_FUZZ_SHRINK=0 reports a failure unshrunk.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ import functools
 import os
 import secrets
 from collections import Counter
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boa
 import eth_abi
 import pytest
 from eth_hash.auto import keccak
-from hypothesis import HealthCheck, event, note, seed, settings
+from hypothesis import HealthCheck, Phase, event, note, seed, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -40,20 +47,24 @@ from hypothesis.stateful import (
 )
 
 from pactbond import eip712
+from pactbond.jobfields import JobFields
 from pactbond.models import PactTerms, Vote
 from tests.conftest import Actor, actor
 from tests.contracts.conftest import COOLDOWN, DAY, E18, ETH, HOUR
+from tests.contracts.jobs import JOB_CALLS, NO_EVIDENCE, Escrow, Tracker, decode
 from tests.contracts.stateful.conftest import EV_BOND, EV_PENALTY, FuzzBase
 from tests.contracts.stateful.model import (
     ACCEPTED,
     BPS,
     CHALLENGED,
     OPEN,
+    STALE,
     STATE_NAMES,
     SUBMITTED,
     TERMINAL,
     VERDICT,
     BatchItemIn,
+    EvidenceIn,
     Job,
     Model,
     VoteIn,
@@ -80,6 +91,7 @@ K = st.integers(0, 63)  # picks among candidates (index modulo their number)
 STRAY = st.integers(0, 9)  # ODD: pick any job, whatever its state (refusal paths)
 FLAG = st.integers(0, 9)  # ODD (and ODD + 1): a flawed variant of the call
 EDGE = st.integers(0, 5)  # 4, 5: first move time to the job's next deadline, or one second past it
+EVIDENCE = st.integers(0, 19)  # 1, 2: none, another vote; ODD..ODD + 2: flawed (MoneyMachine.evidence)
 ODD = 5  # hypothesis favours 0 and the bounds: flaws sit in the middle to stay ~10 %
 # a score, or a token for a band boundary of the job's pact (see MoneyMachine.score)
 SCORE = st.one_of(st.integers(-6, -1), st.integers(0, BPS))
@@ -126,6 +138,28 @@ def reaches(*states: int):
                             for j in self.m.jobs.values())
 
 
+@dataclass
+class Batch:
+    """One settle_batch call's arguments (items, sigs) and what the model is told of them."""
+
+    leaves: dict[str, list[bytes]]  # member -> its vote struct hashes, in call order
+    deadlines: dict[str, int]  # member -> its batch deadline
+    items: list[tuple[Any, ...]] = field(default_factory=list)
+    sigs: list[tuple[Any, ...]] = field(default_factory=list)
+    ins: list[BatchItemIn] = field(default_factory=list)
+    signers: dict[str, tuple[int, bool]] = field(default_factory=dict)
+
+    def record(self, machine: MoneyMachine) -> None:
+        """The counted votes as Evidence: a leaf of its member's batch, with its proof."""
+        sig = {a: s for a, _, _, s in self.sigs}
+        seen: dict[str, int] = {}
+        for jid, member, score, ev in self.items:
+            n = seen[member] = seen.get(member, -1) + 1
+            machine.signed.setdefault((jid, member), (
+                member, score, ev, self.deadlines[member], True, eip712.merkle_proof(self.leaves[member], n),
+                sig[member]))
+
+
 class MoneyMachine(RuleBasedStateMachine):
     """Rules drive the chain and the model side by side; invariants compare them."""
 
@@ -145,6 +179,13 @@ class MoneyMachine(RuleBasedStateMachine):
         self.nonce = 0
         self.terminal_seen: dict[int, int] = {}
         self.steps = 0
+        # ADR 011: this sequence's job fields, rebuilt from the logs of its calls (the chain
+        # rolls back after each sequence, so the tracker is the sequence's own)
+        self.escrow = Escrow(*b.escrow.raw, tracker=Tracker())
+        self.escrow.registry = b.registry
+        self.history: dict[int, list[JobFields]] = {}  # a job's earlier fields, oldest first
+        self.signed: dict[tuple[int, str], tuple[Any, ...]] = {}  # counted round-0 votes as Evidence
+        self.thresholds: dict[int, int] = {}  # committee version -> threshold (for VERDICT)
         HITS.setdefault(type(self).__name__, Counter())["(sequences)"] += 1
 
     def teardown(self) -> None:
@@ -168,8 +209,14 @@ class MoneyMachine(RuleBasedStateMachine):
 
     # -- plumbing -----------------------------------------------------------------------------------
     def act(self, label: str, reasons: list[str], contract: Any, fname: str, *args: Any, sender: Actor,
-            value: int = 0) -> bytes:
-        """Send one call; hold its outcome to the model's prediction `reasons` (empty: accepted)."""
+            value: int = 0, fields: Any = None) -> bytes:
+        """Send one call; hold its outcome to the model's prediction `reasons` (empty: accepted).
+        A call of the escrow (an Escrow proxy) gets the job's fields inserted as the proxy does
+        (`fields`: these instead: one JobFields tuple, or settle_batch's list of them); the logs
+        of an accepted call update the job fields, and its Feedback logs must be the model's."""
+        if isinstance(contract, Escrow):
+            args = self._with_fields(fname, args, fields)
+            contract = contract._find(fname)
         data = getattr(contract, fname).prepare_calldata(*args)
         c = boa.env.execute_code(to_address=contract.address, sender=sender.address, value=value, data=data)
         why = _reason(c.output) if c.is_error else None
@@ -179,6 +226,7 @@ class MoneyMachine(RuleBasedStateMachine):
                                     f"the model expected one of {sorted(set(reasons))}")
         else:
             assert why is None, f"{label}: the model accepts, the contract refused with {why!r}"
+        self._observe(label, list(c.get_raw_log_entries()))
         outcome = f"{label}: {'ok' if why is None else 'refused (' + why + ')'}"
         event(outcome)
         hits = HITS.setdefault(type(self).__name__, Counter())
@@ -187,6 +235,47 @@ class MoneyMachine(RuleBasedStateMachine):
             event(path)
             hits[path] += 1
         return b"" if c.is_error else c.output
+
+    def _with_fields(self, fname: str, args: tuple[Any, ...], fields: Any) -> tuple[Any, ...]:
+        if fname in JOB_CALLS:
+            return (args[0], args[1], self.escrow.jobs.of(args[0]) if fields is None else fields, *args[2:])
+        if fname == "settle_batch":
+            return (*args[:3], self.escrow._runs(args[3]) if fields is None else fields, *args[3:])
+        return args
+
+    def _observe(self, label: str, logs: list[Any]) -> None:
+        """Fold an accepted call's logs into the job fields (keeping each job's earlier fields)
+        and hold its Feedback logs (job, score, evidence, parties) to the model's; a refused
+        call has no logs, and the model predicts no Feedback for it."""
+        tracker = self.escrow.jobs
+        before = dict(tracker.fields)
+        tracker.observe(logs)
+        for jid, f in tracker.fields.items():
+            old = before.get(jid)
+            if old is not None and old != f:
+                self.history.setdefault(jid, []).append(old)
+        feedback = []
+        for _, _, topics, data in logs:
+            got = decode(list(topics), bytes(data))
+            if got is not None and got[0] == "Feedback":
+                a = got[1]
+                j = self.m.jobs[a["job_id"]]
+                assert (a["agent"].lower(), a["buyer"].lower(), a["pact_id"]) == (j.agent.lower(), j.buyer.lower(), j.pact_id), \
+                    f"{label}: Feedback of job {j.jid} names other parties"
+                feedback.append((a["job_id"], a["score_bps"], bytes(a["evidence_hash"])))
+        want = self.m.take_feedback()
+        assert feedback == want, f"{label}: Feedback {feedback}, the model's {want}"
+
+    def threshold(self, vid: int) -> int:
+        t = self.thresholds.get(vid)
+        if t is None:
+            t = self.thresholds[vid] = int(self.b.registry.roster(vid, False)[1])
+        return t
+
+    def fields(self, jid: int) -> JobFields:
+        f = self.escrow.jobs.fields.get(jid)
+        assert f is not None, f"job {jid}: no fields rebuilt from the logs"
+        return f
 
     def warp(self, seconds: int) -> None:
         boa.env.time_travel(seconds=seconds)
@@ -394,13 +483,53 @@ class MoneyMachine(RuleBasedStateMachine):
         self.act("expire", self.m.expire(j.jid), self.b.facet, "expire", j.jid, self.terms(j), sender=self.b.attacker)
 
     @precondition(reaches(VERDICT))
-    @rule(k=K, stray=STRAY, edge=EDGE)
+    @rule(k=K, stray=STRAY, edge=EDGE, ev=EVIDENCE)
     @counted
-    def finalize(self, k: int, stray: int, edge: int) -> None:
+    def finalize(self, k: int, stray: int, edge: int, ev: int) -> None:
         self.drive((VERDICT,), k)
         j = self.to_edge(self.pick_ready((VERDICT,), lambda j: self.m.now > self._due(j), k, stray), edge, final=True)
-        self.act("finalize", self.m.finalize(j.jid), self.b.escrow, "finalize", j.jid, self.terms(j),
+        self._finalize(j, ev)
+
+    def _finalize(self, j: Job, ev: int = 0) -> None:
+        label, evidence, e = self.evidence(j, ev)
+        reasons = self.m.finalize(j.jid, e)
+        self.act(f"finalize{label}", reasons, self.b.escrow, "finalize", j.jid, self.terms(j), evidence,
                  sender=self.b.attacker)
+        self._note_evidence(reasons, evidence)
+
+    def _note_evidence(self, reasons: list[str], evidence: tuple[Any, ...]) -> None:
+        if not reasons and evidence[4]:  # a settlement took a batch leaf (with its proof) as evidence
+            HITS.setdefault(type(self).__name__, Counter())["settled with a batch leaf as evidence"] += 1
+
+    def evidence(self, j: Job, choice: int) -> tuple[str, tuple[Any, ...], EvidenceIn | None]:
+        """finalize's and resolve's Evidence (ADR 011): mostly the first counted round-0 vote,
+        found as a client finds it (the first VoteCounted log, its signed vote from the call);
+        choice 1: none; 2: the last counted vote; ODD: its score off by one (not counted);
+        ODD + 1: its signature broken; ODD + 2: an outsider's. (label suffix, argument, model's)"""
+        first = self.escrow.jobs.first_r0.get(j.jid)
+        e = self.signed.get((j.jid, first[0])) if first else None
+        if e is None:  # no counted vote (a stray call): none, as a client would pass
+            return "", NO_EVIDENCE, None
+        if choice == 1:
+            return " (evidence: none)", NO_EVIDENCE, None
+        label = ""
+        if choice == 2:
+            e = [v for (jid, _), v in self.signed.items() if jid == j.jid][-1]
+            label = " (evidence: another vote)"
+        member, score, evidence, dl, batch, proof, sig = e
+        if choice == ODD:
+            score, label = score + 1 if score < BPS else score - 1, " (invalid evidence: not counted)"
+        elif choice == ODD + 1:
+            sig, label = bytes([sig[0] ^ 1]) + sig[1:], " (invalid evidence: unsigned)"
+        elif choice == ODD + 2:
+            member, label = self.b.buyers[0].address, " (invalid evidence: outsider)"
+        return label, (member, score, evidence, dl, batch, proof, sig), \
+            EvidenceIn(member, score, evidence, choice != ODD + 1)
+
+    def _record_votes(self, j: Job, votes: list[tuple[Any, ...]]) -> None:
+        """Counted round-0 votes, as the Evidence that re-proves them (single signatures)."""
+        for member, score, evidence, dl, sig in votes:
+            self.signed.setdefault((j.jid, member), (member, score, evidence, dl, False, [], sig))
 
     # -- round 0 --------------------------------------------------------------------------------------
     @precondition(reaches(SUBMITTED))
@@ -430,9 +559,11 @@ class MoneyMachine(RuleBasedStateMachine):
         votes, ins = [], []
         for m, s in zip(chosen, self.scores(j, scores, len(chosen)), strict=True):
             votes.append(self.sign(m, j, s, 0, dl))
-            ins.append(VoteIn(m.address, s, dl))
-        self.act(label, self.m.settle(j.jid, ins), self.b.escrow, "settle", j.jid, self.terms(j), votes,
-                 sender=self.b.attacker)
+            ins.append(VoteIn(m.address, s, dl, evidence=votes[-1][2]))
+        reasons = self.m.settle(j.jid, ins)
+        self.act(label, reasons, self.b.escrow, "settle", j.jid, self.terms(j), votes, sender=self.b.attacker)
+        if not reasons:
+            self._record_votes(j, votes)
 
     @precondition(has(SUBMITTED, VERDICT))
     @rule(k=K, kind=st.sampled_from(INVALID_KINDS), token=SCORE, with_valid=st.booleans())
@@ -489,7 +620,7 @@ class MoneyMachine(RuleBasedStateMachine):
         others = [a for a in eligible if a is not m]
         if with_valid and others:
             votes.insert(0, self.sign(others[0], j, s, 0, j.eval_deadline))
-            ins.insert(0, VoteIn(others[0].address, s, j.eval_deadline))
+            ins.insert(0, VoteIn(others[0].address, s, j.eval_deadline, evidence=votes[0][2]))
         reasons = self.m.settle(j.jid, ins)
         assert reasons, f"test bug: the model accepts an invalid vote ({kind})"
         self.act(f"settle (invalid: {kind})", reasons, self.b.escrow, "settle", j.jid, self.terms(j), votes,
@@ -499,11 +630,13 @@ class MoneyMachine(RuleBasedStateMachine):
         return [j for j in self.m.jobs.values() if j.state in (SUBMITTED, VERDICT) and self.eligible0(j)]
 
     @precondition(any_job)
-    @rule(k=K, mask=st.integers(1, 7), scores=st.lists(SCORE, min_size=6, max_size=6), flaw=FLAG)
+    @rule(k=K, mask=st.integers(1, 7), scores=st.lists(SCORE, min_size=6, max_size=6), flaw=st.integers(0, 11))
     @counted
     def settle_batch(self, k: int, mask: int, scores: list[int], flaw: int) -> None:
-        """Round-0 votes for up to two jobs of one pact, one VoteBatch signature per member
-        (flawed: a proof that does not reach the root, a bad batch signature, a missing one)."""
+        """Round-0 votes for up to two jobs of one pact, one VoteBatch signature per member over
+        all its votes in the call, in call order (flawed: a posted vote that is not the one its
+        member signed, a bad batch signature, a member's items without its signature, a
+        signature without items)."""
         if not self._batchable():
             self.drive((SUBMITTED,), k)
         candidates = self._batchable()
@@ -511,46 +644,117 @@ class MoneyMachine(RuleBasedStateMachine):
             return
         pid = candidates[k % len(candidates)].pact_id
         jobs = [j for j in candidates if j.pact_id == pid][:2]
-        t = self.m.pacts[pid]
         plan: list[tuple[Job, Actor, int]] = []
         for j in jobs:
             el = self.eligible0(j)
             for m in [m for i, m in enumerate(el) if (mask >> i) & 1] or el[:1]:
                 plan.append((j, m, self.score(j, scores[len(plan)])))
+        label = {ODD: " (invalid: vote not the signed one)", ODD + 1: " (invalid: bad signature)",
+                 ODD + 2: " (invalid: unsigned items)", ODD + 3: " (invalid: signature without votes)"}.get(flaw, "")
+        batch = self._batch(pid, plan, flaw)
+        reasons = self.m.settle_batch(pid, batch.ins, batch.signers)
+        self.act(f"settle_batch{label}", reasons, self.b.facet, "settle_batch", pid, self.m.pacts[pid].as_tuple(), 0,
+                 batch.items, batch.sigs, sender=self.b.attacker)
+        if not reasons:
+            batch.record(self)
+
+    def _batch(self, pid: int, plan: list[tuple[Job, Actor, int]], flaw: int = 0) -> Batch:
+        """settle_batch's items and signatures for `plan` (job, member, score), each member's
+        root over its votes in plan order and its deadline the latest of its jobs' (`flaw`: see
+        settle_batch)."""
+        t = self.m.pacts[pid]
         deadlines: dict[str, int] = {}
         for j, m, _ in plan:
             deadlines[m.address] = max(deadlines.get(m.address, 0), j.eval_deadline)
-        leaves: dict[str, list[bytes]] = {a: [] for a in deadlines}
-        items: list[list[Any]] = []
+        out = Batch(leaves={a: [] for a in deadlines}, deadlines=deadlines)
         for j, m, s in plan:
             ev = keccak(f"evidence:{j.jid}:{m.address}:0".encode())
-            leaf = eip712.vote_struct_hash(Vote(job_id=j.jid, deliverable_hash=j.deliverable, spec_hash=t.spec_hash,
-                                                score_bps=s, evidence_hash=ev, round=0,
-                                                deadline=deadlines[m.address]))
-            items.append([j.jid, m.address, s, ev, len(leaves[m.address])])
-            leaves[m.address].append(leaf)
-        sigs, signers = [], {}
-        for a, ls in leaves.items():
+            signed = s + 1 if s < BPS else s - 1
+            signed = signed if flaw == ODD and not out.items else s  # the first vote: signed with another score
+            out.leaves[m.address].append(eip712.vote_struct_hash(Vote.model_construct(
+                job_id=j.jid, deliverable_hash=j.deliverable, spec_hash=t.spec_hash, score_bps=signed,
+                evidence_hash=ev, round=0, deadline=deadlines[m.address])))
+            out.items.append((j.jid, m.address, s, ev))
+            out.ins.append(BatchItemIn(j.jid, m.address, s, signed == s, ev))
+        for a, ls in out.leaves.items():
             root = eip712.merkle_root(ls)
-            d = eip712.digest(self.b.domain, eip712.batch_struct_hash(root, 0, deadlines[a]))
-            sig = eip712.sign_digest(self.actor[a].key, d)
-            sig_ok = not (flaw == ODD + 1 and not sigs)
-            if not sig_ok:
+            sig = eip712.sign_digest(self.actor[a].key, eip712.digest(self.b.domain, eip712.batch_struct_hash(
+                root, 0, deadlines[a])))
+            ok = not (flaw == ODD + 1 and not out.sigs)
+            if not ok:
                 sig = bytes([sig[0] ^ 1]) + sig[1:]
-            sigs.append((a, root, deadlines[a], sig))
-            signers[a] = (deadlines[a], sig_ok)
-        proofs_ok = []
-        for n, it in enumerate(items):
-            proof = eip712.merkle_proof(leaves[it[1]], it[4])
-            if flaw == ODD and n == 0:
-                proof = [*proof, keccak(b"not a sibling")]
-            it[4] = proof
-            proofs_ok.append(not (flaw == ODD and n == 0))
-        ins = [BatchItemIn(it[0], it[1], it[2], ok) for it, ok in zip(items, proofs_ok, strict=True)]
-        if flaw == ODD + 2:  # a member's items without its batch signature
-            signers.pop(sigs.pop()[0])
-        self.act("settle_batch", self.m.settle_batch(pid, ins, signers), self.b.facet, "settle_batch", pid,
-                 t.as_tuple(), 0, [tuple(it) for it in items], sigs, sender=self.b.attacker)
+            out.sigs.append((a, root, deadlines[a], sig))
+            out.signers[a] = (deadlines[a], ok)
+        if flaw == ODD + 2 and out.sigs:  # a member's items without its batch signature
+            out.signers.pop(out.sigs.pop()[0])
+        elif flaw == ODD + 3:  # a member signs a batch the call carries none of
+            idle = next(e for e in self.evaluators if e.address not in out.leaves)
+            root = keccak(b"votes not in this call")
+            dl = max(deadlines.values(), default=self.m.now)
+            sig = eip712.sign_digest(idle.key, eip712.digest(self.b.domain, eip712.batch_struct_hash(root, 0, dl)))
+            out.sigs.append((idle.address, root, dl, sig))
+            out.signers[idle.address] = (dl, True)
+        return out
+
+    @precondition(any_job)
+    @rule(k=K, kind=st.integers(0, 4), via=st.integers(0, 2))
+    @counted
+    def stale_fields(self, k: int, kind: int, via: int) -> None:
+        """A vote posted with job fields that are not the job's current ones (ADR 011): kind 0
+        the fields from before its last transition (a client that missed a log), 1 one word
+        changed, 2 another job's, 3 a job never opened, 4 (a batch) one job's fields left out.
+        Refused with "escrow: stale job fields" (or "escrow: unknown job", "vote: job fields
+        missing"), and nothing moves: the word of the job stays as it was."""
+        m = self.m
+        via = via if via != 2 or has(CHALLENGED)(self) else 0
+        states = (CHALLENGED,) if via == 2 else (SUBMITTED, VERDICT)
+        ready = [j for j in m.jobs.values() if j.state in states and (self.eligible1(j) if via == 2 else self.eligible0(j))]
+        j = ready[k % len(ready)] if ready else m.jobs[self.pick(states, k)]
+        f = self.fields(j.jid)
+        if kind == 0 and not self.history.get(j.jid):
+            kind = 1
+        if kind == 2 and len(m.jobs) < 2:
+            kind = 1
+        if kind == 4 and via != 1:
+            kind = 0 if self.history.get(j.jid) else 1
+        jid, want, what = j.jid, STALE, ["previous", "changed", "another job's", "unknown job", "missing"][kind]
+        if kind == 0:
+            stale = self.history[j.jid][-1]
+        elif kind == 1:
+            stale = [replace(f, money=f.money + 1), replace(f, r0=f.r0 ^ 1),
+                     f.with_deadline(f.deadline, f.close_at ^ 1)][k % 3]
+        elif kind == 2:
+            stale = self.fields([x for x in m.jobs if x != j.jid][k % (len(m.jobs) - 1)])
+        else:
+            stale = f
+            if kind == 3:
+                jid, want = m.job_count + 1 + k % 3, "escrow: unknown job"
+        word = self.b.reader.job_word(j.jid)
+        label = f"{('settle', 'settle_batch', 'appeal')[via]} (stale fields: {what})"
+        if via == 1:
+            el = self.eligible0(j) or [self.actor[m.versions[j.cv].members[i]] for i in sorted(j.reserved)]
+            batch = self._batch(j.pact_id, [(j, el[0], self.score(j, -1))])
+            items = [(jid, *it[1:]) for it in batch.items]
+            runs = [] if kind == 4 else [stale.as_tuple()]
+            if kind != 3:  # (the model knows no job it never opened)
+                want = "vote: job fields missing" if kind == 4 else want
+                reasons = m.settle_batch(j.pact_id, batch.ins, batch.signers, stale=frozenset({j.jid} if kind < 3 else ()),
+                                         fields_given=len(runs))
+                assert want in reasons, f"test bug: the model gives {reasons} for {label}"
+            self.act(label, [want], self.b.facet, "settle_batch", j.pact_id, self.terms(j), 0, items, batch.sigs,
+                     sender=self.b.attacker, fields=runs)
+        else:
+            round_ = 1 if via == 2 else 0
+            v = m.versions[j.av if round_ else j.cv]
+            members = (self.eligible1(j) if round_ else self.eligible0(j)) or [self.actor[v.members[0]]]
+            dl = j.deadline if round_ else j.eval_deadline
+            vote = self.sign(members[0], j, self.score(j, -1), round_, dl, signed_job=jid)
+            ins = [VoteIn(vote[0], vote[1], dl, evidence=vote[2])]
+            reasons = m.appeal(j.jid, ins, fields_ok=False) if round_ else m.settle(j.jid, ins, fields_ok=False)
+            assert reasons == [STALE], f"test bug: the model gives {reasons} for {label}"
+            self.act(label, [want], self.b.escrow, "appeal" if round_ else "settle", jid, self.terms(j), [vote],
+                     sender=self.b.attacker, fields=stale.as_tuple() if kind != 3 else (0, 0, 0, bytes(32), 0))
+        assert self.b.reader.job_word(j.jid) == word, f"job {j.jid}: a refused call changed its word"
 
     # -- challenge and appeal ---------------------------------------------------------------------------
     @precondition(reaches(VERDICT))
@@ -619,14 +823,19 @@ class MoneyMachine(RuleBasedStateMachine):
                  sender=self.b.attacker)
 
     @precondition(reaches(CHALLENGED))
-    @rule(k=K, stray=STRAY, edge=EDGE)
+    @rule(k=K, stray=STRAY, edge=EDGE, ev=EVIDENCE)
     @counted
-    def resolve(self, k: int, stray: int, edge: int) -> None:
+    def resolve(self, k: int, stray: int, edge: int, ev: int) -> None:
         self.drive((CHALLENGED,), k)
         j = self.pick_ready((CHALLENGED,), lambda j: self.m.now > j.deadline or self._resolvable(j), k, stray)
-        j = self.to_edge(j, edge)
-        self.act("resolve", self.m.resolve(j.jid), self.b.facet, "resolve", j.jid, self.terms(j),
+        self._resolve(self.to_edge(j, edge), ev)
+
+    def _resolve(self, j: Job, ev: int = 0) -> None:
+        label, evidence, e = self.evidence(j, ev)
+        reasons = self.m.resolve(j.jid, e)
+        self.act(f"resolve{label}", reasons, self.b.facet, "resolve", j.jid, self.terms(j), evidence,
                  sender=self.b.attacker)
+        self._note_evidence(reasons, evidence)
 
     # -- admin, committees, time -----------------------------------------------------------------------
     @rule(kind=st.integers(0, 3), flag=FLAG, which=st.integers(0, 1), mask=st.integers(0, 15),
@@ -834,14 +1043,13 @@ class MoneyMachine(RuleBasedStateMachine):
                     self.warp(self._due(j) + 1 - m.now)
                 if j.state == VERDICT and m.now <= self._due(j):  # round 0 closed at E: C lies ahead
                     self.warp(self._due(j) + 1 - m.now)
-                self.act("finalize", m.finalize(j.jid), b.escrow, "finalize", j.jid, self.terms(j),
-                         sender=b.attacker)
+                self._finalize(j)
         elif j.state == CHALLENGED:
             if self.eligible1(j) and m.now <= j.deadline:
                 self._appeal(j, mask, scores, quorum=choice < 3)
             if m.now <= j.deadline and choice < 3 and not self._resolvable(j):
                 self.warp(j.deadline + 1 - m.now)
-            self.act("resolve", m.resolve(j.jid), b.facet, "resolve", j.jid, self.terms(j), sender=b.attacker)
+            self._resolve(j)
 
     # -- invariants ------------------------------------------------------------------------------------------
     @invariant()
@@ -880,7 +1088,8 @@ class MoneyMachine(RuleBasedStateMachine):
             assert rd.pact_counts(pid) == [m.pact_counts[(pid, i)] for i in range(8)], f"pact {pid}: counters"
             assert rd.pact_money(pid) == (m.pact_money[(pid, 0)], m.pact_money[(pid, 1)]), f"pact {pid}: money"
         for jid, j in m.jobs.items():
-            state = rd.job_state(jid)
+            f = self.fields(jid)
+            state = rd.job_state(jid, f, self.threshold(f.committee_version))
             assert state == j.state, f"job {jid}: chain {STATE_NAMES.get(state)}, model {STATE_NAMES[j.state]}"
             if jid in self.terminal_seen:
                 assert state == self.terminal_seen[jid], f"job {jid}: a terminal state changed"
@@ -903,7 +1112,8 @@ class MoneyMachine(RuleBasedStateMachine):
             assert r.pending_version(cid) == (c.pending, c.effective_at), f"committee {cid}: pending version"
 
     def _check_job(self, j: Job) -> None:
-        c = self.b.reader.job(j.jid)
+        f = self.fields(j.jid)
+        c = self.b.reader.job(j.jid, f, self.threshold(f.committee_version))
         want = dict(
             buyer=int(j.buyer, 16), state=j.state, by_agent=j.challenger == j.agent, pact_id=j.pact_id, cv=j.cv,
             av=j.av, agent=int(j.agent, 16), reserved=sum(1 << i for i in j.reserved), deadline=j.deadline,
@@ -975,9 +1185,14 @@ class RandomMix(MoneyMachine):
         self.setup_world([shadow, instant, release], budget, stakes)
 
 
+# PACTBOND_FUZZ_SHRINK=0: report the first failing sequence as found (scripts/mutants.py: a
+# planted bug only needs to be caught, and shrinking a 50-step sequence can take minutes)
+PHASES = tuple(Phase) if os.environ.get("PACTBOND_FUZZ_SHRINK", "1") != "0" else \
+    (Phase.explicit, Phase.reuse, Phase.generate)
 SETTINGS = settings(
     max_examples=max(1, EXAMPLES // 2), stateful_step_count=STEPS, deadline=None, derandomize=False,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True)
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large], print_blob=True,
+    phases=PHASES)
 
 
 @pytest.fixture(scope="module", autouse=True)
