@@ -72,11 +72,11 @@ from web3.contract import Contract
 
 from pactbond import eip712
 from pactbond.client import merged_escrow_abi
+from pactbond.deploy import CONTRACTS, artifact, contract_at, deploy
+from pactbond.devnet import Devnet
 from pactbond.events import decode, topic_map
 from pactbond.jobfields import EVENTS as FIELD_EVENTS
 from pactbond.jobfields import JobFields, apply, lanes_of, voters
-from pactbond.deploy import CONTRACTS, artifact, contract_at, deploy
-from pactbond.devnet import Devnet
 from pactbond.models import PactTerms, Vote
 from pactbond.votes import SignedVoteBatch, VoteBatch
 
