@@ -409,6 +409,30 @@ def test_finalize__batch_leaf_evidence__feedback_carries_it(world, verdict_job):
     assert feedback(lg) == [item[3]]
 
 
+def test_finalize__batch_leaf_evidence_at_either_end_of_its_pair__feedback_carries_it(world):
+    """Two jobs with verdicts, e2's votes on both in one batch of two leaves: each job is
+    finalized with its own leaf, so the proof's one sibling lies once above and once below the
+    leaf (both orders of the sorted pair are walked, whatever the hashes)."""
+    jid, t, pid = job_of(world)
+    other = world.open(pid)
+    world.accept(other)
+    world.submit(other)
+    e0, e1, e2 = world.evaluators
+    for j in (jid, other):
+        world.settle(j, [world.vote(e0, j, 9000), world.vote(e1, j, 8000)])
+    dl = fields(world, jid).deadline
+    s, items = sign_batch(world, e2, [(other, 7000), (jid, 6000)], 0, dl)
+    call_as(world.attacker, world.facet.settle_batch, pid, t.as_tuple(), 0, items, [s])
+    leaves = [leaf(world, j, sc, ev, 0, dl) for j, _, sc, ev in items]
+    warp_past(world, max(fields(world, j).close_at for j in (jid, other)) + t.challenge_window)
+    member, _, bdl, sig = s
+    for k, (j, _, sc, ev) in enumerate(items):
+        proof = eip712.merkle_proof(leaves, k)
+        assert len(proof) == 1
+        evidence = (member, sc, ev, bdl, True, proof, sig)
+        assert feedback(finalize_with(world, j, t, evidence)) == [ev]
+
+
 def test_finalize__member_zero__feedback_evidence_zero(world, verdict_job):
     jid, t, *_ = verdict_job
     lg = finalize_with(world, jid, t, (ZERO, 0, b"\x09" * 32, 0, False, [], b""))
