@@ -120,22 +120,3 @@ class SignedVoteBatch(BaseModel):
             v.job_id: (v.job_id, self.member, v.score_bps, v.evidence_hash)
             for v in self.batch.votes
         }
-
-
-def all_proofs(leaves: list[bytes]) -> list[list[bytes]]:
-    """eip712.merkle_proof for every leaf, from one pass over the tree's layers."""
-    layers = [leaves]
-    while len(layers[-1]) > 1:
-        layer = layers[-1]
-        layers.append([
-            eip712.merkle_root(layer[i : i + 2]) for i in range(0, len(layer), 2)
-        ])
-    proofs: list[list[bytes]] = []
-    for i in range(len(leaves)):
-        proof, k = [], i
-        for layer in layers[:-1]:
-            if k ^ 1 < len(layer):
-                proof.append(layer[k ^ 1])
-            k //= 2
-        proofs.append(proof)
-    return proofs

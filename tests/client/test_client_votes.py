@@ -9,7 +9,7 @@ from eth_hash.auto import keccak
 
 from pactbond import JobState, eip712
 from pactbond.errors import InvalidInputError, InvalidSignatureError, VoteRejectedError
-from pactbond.votes import SignedVoteBatch, all_proofs
+from pactbond.votes import SignedVoteBatch
 from tests.client.conftest import E18, HOUR, deploy_mock, send
 from tests.client.test_client_errors import refused
 
@@ -59,9 +59,16 @@ def test_verify_vote__round1_rules__typed_refusals(world):
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 9, 17])
-def test_all_proofs__any_size__equal_eip712_merkle_proof(n):
+def test_merkle_proof__any_size__every_leaf_walks_to_the_root(n):
+    """The proofs Evidence arguments carry (eip712.merkle_proof) lead each leaf to
+    eip712.merkle_root by the sorted-pair rule the escrow walks."""
     leaves = [keccak(b"%d" % i) for i in range(n)]
-    assert all_proofs(leaves) == [eip712.merkle_proof(leaves, i) for i in range(n)]
+    root = eip712.merkle_root(leaves)
+    for i in range(n):
+        h = leaves[i]
+        for sib in eip712.merkle_proof(leaves, i):
+            h = keccak(min(h, sib) + max(h, sib))
+        assert h == root, i
 
 
 def batches_for(world, jids: list[int], scores: list[list[int]], round_: int):

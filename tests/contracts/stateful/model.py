@@ -554,16 +554,25 @@ class Model:
             else:
                 j.close_at = self.now
 
-    def settle(self, jid: int, votes: list[VoteIn], fields_ok: bool = True) -> list[str]:
-        """Round-0 votes of one job; with stale fields, refused before anything is checked but
-        the number of votes."""
-        j = self.jobs[jid]
+    @staticmethod
+    def _call_refusal(votes: list[VoteIn], fields_ok: bool) -> list[str]:
+        """What refuses a settle or appeal call before any vote is looked at: more votes than
+        the bound, none, or stale job fields (in the escrow's order)."""
         if len(votes) > MAX_CALL_VOTES:
             return [OVER_BOUND]
         if not votes:
             return ["vote: no votes"]
         if not fields_ok:
             return [STALE]
+        return []
+
+    def settle(self, jid: int, votes: list[VoteIn], fields_ok: bool = True) -> list[str]:
+        """Round-0 votes of one job; with stale fields, refused before anything is checked but
+        the number of votes."""
+        j = self.jobs[jid]
+        refused = self._call_refusal(votes, fields_ok)
+        if refused:
+            return refused
         r = self._round0_reasons(j, votes)
         if not r:
             self._apply_round0(j, votes)
@@ -609,12 +618,9 @@ class Model:
     def appeal(self, jid: int, votes: list[VoteIn], fields_ok: bool = True) -> list[str]:
         j = self.jobs[jid]
         a = self.versions[j.av]
-        if len(votes) > MAX_CALL_VOTES:
-            return [OVER_BOUND]
-        if not votes:
-            return ["vote: no votes"]
-        if not fields_ok:
-            return [STALE]
+        refused = self._call_refusal(votes, fields_ok)
+        if refused:
+            return refused
         r: list[str] = []
         seen = set(j.r1)
         for vote in votes:
