@@ -272,7 +272,7 @@ def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     lanes: uint256 = before
     domain: bytes32 = core._domain()
     for sv: types.SignedVote in votes:
-        lanes = core._count0(job_id, j.state, j.deadline, j.close_at, j.reserved, r.members, r.active, lanes, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
+        lanes = core._count0(job_id, j.state, j.deadline, j.close_at, j.reserved, r.active, lanes, core._index(r.members, sv.member), sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
         digest: bytes32 = keccak256(concat(b"\x19\x01", domain, core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline)))
         assert core._valid_signature(sv.member, digest, sv.signature), "vote: bad signature"
     s0: uint256 = core._after_round0(job_id, j, r.threshold, r.active, terms.challenge_window, before, lanes)

@@ -18,6 +18,7 @@ initializes: core
 exports: (core.REGISTRY, core.EVALUATOR_COOLDOWN)
 
 SELF: immutable(address)
+BATCH_LEVELS: constant(uint256) = 9  # subtree heights of a member's votes in one call: 0..8 (MAX_BATCH = 256 leaves)
 
 
 @deploy
@@ -43,8 +44,17 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
     assert round <= 1, "vote: bad round"
     assert len(items) > 0, "vote: no votes"
     core._check_terms(pact_id, terms)
-    leaves: DynArray[bytes32, core.MAX_BATCH] = []
-    signer: DynArray[uint256, core.MAX_BATCH] = []
+    # per signature k: its member, deadline, roster index (per committee version), and the
+    # Merkle peaks of the votes seen so far (peaks[k][h]: the subtree of height h, present
+    # where bit h of count[k] is set), so each root is built as its votes arrive
+    signers: DynArray[address, core.MAX_MEMBERS] = []
+    deadlines: uint256[core.MAX_MEMBERS] = empty(uint256[core.MAX_MEMBERS])
+    at: uint256[core.MAX_MEMBERS] = empty(uint256[core.MAX_MEMBERS])
+    peaks: bytes32[BATCH_LEVELS][core.MAX_MEMBERS] = empty(bytes32[BATCH_LEVELS][core.MAX_MEMBERS])
+    count: uint256[core.MAX_MEMBERS] = empty(uint256[core.MAX_MEMBERS])
+    for k: uint256 in range(len(signatures), bound=core.MAX_MEMBERS):
+        signers.append(signatures[k].member)
+        deadlines[k] = signatures[k].deadline
     jid: uint256 = 0
     runs: uint256 = 0
     j: core.Job = empty(core.Job)
@@ -69,71 +79,55 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
             if nvid != vid:
                 vid = nvid
                 r = staticcall core.IRegistry(core.REGISTRY).roster(vid, True, round == 1 or terms.challenge_window == 0)  # bond and penalty only where needed
+                for k: uint256 in range(len(signers), bound=core.MAX_MEMBERS):
+                    at[k] = core._index(r.members, signers[k])
             lanes = core._lanes(jid, j.lanes, len(r.members))
             before = lanes
             evidence = it.evidence_hash
         k: uint256 = core.MAX_MEMBERS
-        for idx: uint256 in range(core.MAX_MEMBERS):
-            if idx >= len(signatures):
-                break
-            if signatures[idx].member == it.member:
-                k = idx
+        for s: uint256 in range(len(signers), bound=core.MAX_MEMBERS):
+            if signers[s] == it.member:
+                k = s
                 break
         assert k < core.MAX_MEMBERS, "vote: member did not sign batch"
-        deadline: uint256 = signatures[k].deadline
-        leaves.append(core._vote_hash(jid, j.deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadline))
-        signer.append(k)
+        # the vote's leaf joins member k's peaks: merge while the subtree of its height exists
+        h: bytes32 = core._vote_hash(jid, j.deliverable, terms.spec_hash, it.score_bps, it.evidence_hash, round, deadlines[k])
+        c: uint256 = count[k]
+        count[k] = c + 1
+        height: uint256 = 0
+        for _: uint256 in range(BATCH_LEVELS):
+            if c & 1 == 0:
+                break
+            h = core._pair(peaks[k][height], h)
+            c >>= 1
+            height += 1
+        peaks[k][height] = h
         if round == 0:
-            lanes = core._count0(jid, j.state, j.deadline, j.close_at, j.reserved, r.members, r.active, lanes, it.member, it.score_bps, it.evidence_hash, deadline)
+            lanes = core._count0(jid, j.state, j.deadline, j.close_at, j.reserved, r.active, lanes, at[k], it.member, it.score_bps, it.evidence_hash, deadlines[k])
         else:
-            lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadline, empty(bytes32), b"")
+            lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadlines[k], empty(bytes32), b"")
     if self._flush(jid, j, r.threshold, r.active, terms.challenge_window, before, lanes, round) != core.NO_SETTLE:
         self._settle_now(jid, j, terms, r, lanes, evidence)
-    # each member's root from its votes, in call order; then its one signature
-    for k: uint256 in range(core.MAX_MEMBERS):
-        if k >= len(signatures):
-            break
-        layer: DynArray[bytes32, core.MAX_BATCH] = []
-        for i: uint256 in range(core.MAX_BATCH):
-            if i >= len(leaves):
+    # each member's root: its peaks folded from the lowest (the last votes) up; then its one
+    # signature
+    for k: uint256 in range(len(signatures), bound=core.MAX_MEMBERS):
+        c: uint256 = count[k]
+        assert c > 0, "vote: signature without votes"
+        root: bytes32 = empty(bytes32)
+        started: bool = False
+        for height: uint256 in range(BATCH_LEVELS):
+            if c >> height == 0:
                 break
-            if signer[i] == k:
-                layer.append(leaves[i])
-        assert len(layer) > 0, "vote: signature without votes"
+            if (c >> height) & 1 == 1:
+                if started:
+                    root = core._pair(peaks[k][height], root)
+                else:
+                    root = peaks[k][height]
+                    started = True
         bs: types.BatchSignature = signatures[k]
-        assert self._root(layer) == bs.votes_root, "vote: votes differ from the signed batch"
+        assert root == bs.votes_root, "vote: votes differ from the signed batch"
         d: bytes32 = core._digest(keccak256(abi_encode(core.VOTE_BATCH_TYPEHASH, bs.votes_root, round, bs.deadline)))
         assert core._valid_signature(bs.member, d, bs.signature), "vote: bad signature"
-
-
-@pure
-@internal
-def _root(leaves: DynArray[bytes32, core.MAX_BATCH]) -> bytes32:
-    """
-    @dev The sorted-pair Merkle root of `leaves` (pactbond.eip712.merkle_root): each layer
-         pairs neighbours, and a last odd node is carried up unchanged.
-    """
-    layer: DynArray[bytes32, core.MAX_BATCH] = leaves
-    n: uint256 = len(layer)
-    for _: uint256 in range(9):
-        if n == 1:
-            break
-        m: uint256 = 0
-        for q: uint256 in range(core.MAX_BATCH // 2 + 1):
-            i: uint256 = 2 * q
-            if i >= n:
-                break
-            h: bytes32 = layer[i]
-            if i + 1 < n:
-                b: bytes32 = layer[i + 1]
-                if convert(h, uint256) < convert(b, uint256):
-                    h = keccak256(concat(h, b))
-                else:
-                    h = keccak256(concat(b, h))
-            layer[m] = h
-            m += 1
-        n = m
-    return layer[0]
 
 
 @internal

@@ -45,6 +45,8 @@ ERC1271_GAS: constant(uint256) = 250_000
 ERC1271_MAGIC: constant(bytes4) = 0x1626ba7e
 SECP256K1_HALF_N: constant(uint256) = 57896044618658097711785492504343953926418782139537452191302581570759080747168
 LANE: constant(uint256) = 65536  # vote lanes: 16 bits per member index, score + 1, 0 = no vote
+LANE_LOWS: constant(uint256) = 1766874025136433896750911497805568136923323180981774075523881651146915841  # each lane's lowest bit
+LANE_GATHER: constant(uint256) = 1766900986317273406530518280719747121391491205567195105433173375773081600  # sum of 2**(240 - 15 i), i < 16
 
 EIP712_DOMAIN_TYPEHASH: constant(bytes32) = keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 VOTE_TYPEHASH: constant(bytes32) = keccak256("Vote(uint256 jobId,bytes32 deliverableHash,bytes32 specHash,uint16 scoreBps,bytes32 evidenceHash,uint8 round,uint64 deadline)")
@@ -275,16 +277,16 @@ def _check_terms(pact_id: uint256, terms: types.PactTerms):
 
 
 @internal
-def _count0(job_id: uint256, state: uint256, jdeadline: uint256, close_at: uint256, reserved: uint256, members: DynArray[address, MAX_MEMBERS], active: uint256, lanes: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256) -> uint256:
+def _count0(job_id: uint256, state: uint256, jdeadline: uint256, close_at: uint256, reserved: uint256, active: uint256, lanes: uint256, i: uint256, member: address, score: uint256, evidence: bytes32, deadline: uint256) -> uint256:
     """
     @dev Checks one round-0 vote but its signature, and returns the lanes with it counted.
-         The caller checks the signature next (settle) or has checked the batch's.
+         The caller checks the signature next (settle) or has checked the batch's. `i`: the
+         member's index in the roster (MAX_MEMBERS: not listed).
     """
     assert state == SUBMITTED, "vote: job not in evaluation"
     assert block.timestamp <= min(deadline, jdeadline), "vote: deadline passed"
     assert close_at == jdeadline, "vote: round closed"
     assert score <= BPS, "vote: score above 10000"
-    i: uint256 = self._index(members, member)
     assert i < MAX_MEMBERS and (reserved >> i) & 1 == 1, "vote: member not reserved"
     assert (active >> i) & 1 == 1, "vote: key revoked"
     assert (lanes >> (16 * i)) % LANE == 0, "vote: duplicate vote"
@@ -637,26 +639,28 @@ def _index(members: DynArray[address, MAX_MEMBERS], member: address) -> uint256:
 @pure
 @internal
 def _voters(lanes: uint256) -> uint256:
-    bits: uint256 = 0
-    for i: uint256 in range(MAX_MEMBERS):
-        if lanes >> (16 * i) == 0:
-            break
-        if (lanes >> (16 * i)) % LANE != 0:
-            bits |= 1 << i
-    return bits
+    """
+    @dev Bitmap by member index of the lanes holding a vote, without a loop: OR-fold each 16-bit
+         lane into its lowest bit, then gather those 16 bits into the top 16 with one multiply
+         (the products of distinct lane bits land on distinct bits, so nothing carries).
+    """
+    y: uint256 = lanes | (lanes >> 1)
+    y |= y >> 2
+    y |= y >> 4
+    y |= y >> 8
+    return unsafe_mul(y & LANE_LOWS, LANE_GATHER) >> 240
 
 
 @pure
 @internal
 def _popcount(x: uint256) -> uint256:
-    n: uint256 = 0
-    y: uint256 = x
-    for i: uint256 in range(MAX_MEMBERS):
-        if y == 0:
-            break
-        n += y & 1
-        y >>= 1
-    return n
+    """
+    @dev Set bits of a 16-bit member bitmap (x < 2**16), without a loop.
+    """
+    y: uint256 = x - ((x >> 1) & 21845)  # 0x5555: pairs
+    y = (y & 13107) + ((y >> 2) & 13107)  # 0x3333: nibbles
+    y = (y + (y >> 4)) & 3855  # 0x0F0F: bytes
+    return (y + (y >> 8)) & 31
 
 
 @pure
@@ -693,11 +697,19 @@ def _median(lanes: uint256) -> uint256:
 def _merkle_root(leaf: bytes32, proof: DynArray[bytes32, MAX_PROOF]) -> bytes32:
     h: bytes32 = leaf
     for sibling: bytes32 in proof:
-        if convert(h, uint256) < convert(sibling, uint256):
-            h = keccak256(concat(h, sibling))
-        else:
-            h = keccak256(concat(sibling, h))
+        h = self._pair(h, sibling)
     return h
+
+
+@pure
+@internal
+def _pair(a: bytes32, b: bytes32) -> bytes32:
+    """
+    @dev A sorted-pair Merkle node: the hash of the smaller word, then the larger.
+    """
+    if convert(a, uint256) < convert(b, uint256):
+        return keccak256(concat(a, b))
+    return keccak256(concat(b, a))
 
 
 # ---------------------------------------------------------------------------------------------
