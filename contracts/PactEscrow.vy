@@ -265,17 +265,34 @@ def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     assert len(votes) > 0, "vote: no votes"
     j: core.Job = core._load(job_id, job)
     core._check_terms(j.pact_id, terms)
-    # bond and penalty only where this call can settle (a zero challenge window): counting
-    # votes needs neither, and they cost a storage read
-    r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True, terms.challenge_window == 0)
-    before: uint256 = core._lanes(job_id, j.lanes, len(r.members))
+    # only a zero challenge window lets this call settle, and settling needs the whole roster
+    # (with bond and penalty); counting needs each voter's index alone, one read a voter
+    r: types.Roster = empty(types.Roster)
+    threshold: uint256 = 0
+    size: uint256 = 0
+    active: uint256 = 0
+    indices: uint256 = 0
+    if terms.challenge_window == 0:
+        r = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, True, True)
+        threshold = r.threshold
+        size = len(r.members)
+        active = r.active
+        for k: uint256 in range(len(votes), bound=core.MAX_CALL_VOTES):
+            indices |= core._index(r.members, votes[k].member) << (8 * k)
+    else:
+        voters: DynArray[address, core.MAX_MEMBERS] = []
+        for k: uint256 in range(len(votes), bound=core.MAX_CALL_VOTES):
+            voters.append(votes[k].member)
+        threshold, size, active, indices = staticcall core.IRegistry(core.REGISTRY).vote_roster(j.cv, voters)
+    before: uint256 = core._lanes(job_id, j.lanes, size)
     lanes: uint256 = before
     domain: bytes32 = core._domain()
-    for sv: types.SignedVote in votes:
-        lanes = core._count0(job_id, j.state, j.deadline, j.close_at, j.reserved, r.active, lanes, core._index(r.members, sv.member), sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
+    for k: uint256 in range(len(votes), bound=core.MAX_CALL_VOTES):
+        sv: types.SignedVote = votes[k]
+        lanes = core._count0(job_id, j.state, j.deadline, j.close_at, j.reserved, active, lanes, (indices >> (8 * k)) % 256, sv.member, sv.score_bps, sv.evidence_hash, sv.deadline)
         digest: bytes32 = keccak256(concat(b"\x19\x01", domain, core._vote_hash(job_id, j.deliverable, terms.spec_hash, sv.score_bps, sv.evidence_hash, 0, sv.deadline)))
         assert core._valid_signature(sv.member, digest, sv.signature), "vote: bad signature"
-    s0: uint256 = core._after_round0(job_id, j, r.threshold, r.active, terms.challenge_window, before, lanes)
+    s0: uint256 = core._after_round0(job_id, j, threshold, active, terms.challenge_window, before, lanes)
     if s0 != core.NO_SETTLE:
         j.lanes = lanes
         core._settle_score(job_id, j, terms, r, s0, lanes, j.reserved, votes[0].evidence_hash)

@@ -19,6 +19,7 @@ interface IFacet:
 interface IRegistry:
     def open_roster(pact_id: uint256, committee_id: uint256, appeal_committee_id: uint256, expected_version: uint256, expected_appeal_version: uint256, buyer: address, agent: address) -> types.Roster: nonpayable
     def roster(version_id: uint256, live: bool, money: bool) -> types.Roster: view
+    def vote_roster(version_id: uint256, voters: DynArray[address, MAX_MEMBERS]) -> (uint256, uint256, uint256, uint256): view
     def check_pact(t: types.PactTerms) -> bool: view
     def paused() -> bool: view
     def asset_allowed(asset: address) -> bool: view
