@@ -461,7 +461,8 @@ class Bench:
         """The job's state; VERDICT (derived on chain) when SUBMITTED with >= 2 lanes counted."""
         f = self.job(jid)
         word, ext = self.ch.call(self.escrow, "job_word", jid)
-        assert f.matches(jid, word), f"job {jid}: tracked fields do not match the stored word"
+        assert f.matches(jid, word, self.pacts[f.pact_id].hash()), \
+            f"job {jid}: tracked fields do not match the stored word"
         if f.state == 3 and bin(voters(lanes_of(word, ext))).count("1") >= 2:
             return 4
         return f.state

@@ -173,7 +173,7 @@ def open_with_permit(terms: types.PactTerms, pact_id: uint256, agent: address, a
 @payable
 @internal
 def _open(p: types.PactTerms, pact_id: uint256, agent: address, amount: uint256, ev: uint256, eav: uint256) -> uint256:
-    core._check_terms(pact_id, p)
+    th: bytes32 = core._check_terms(pact_id, p)
     assert amount > 0, "escrow: zero value"
     assert amount + p.evaluator_fee < core.U128, "escrow: value too large"
     assert agent != empty(address), "escrow: zero agent"
@@ -202,7 +202,7 @@ def _open(p: types.PactTerms, pact_id: uint256, agent: address, amount: uint256,
     core.job_count = jid
     deadline: uint256 = block.timestamp + p.accept_window
     assert ev < 2**24 and eav < 2**24, "escrow: version id too large"
-    core._save(jid, core.Job(buyer=msg.sender, state=core.OPEN, by_agent=False, pact_id=pact_id, cv=ev, av=eav, agent=agent, reserved=r.active, deadline=deadline, close_at=0, value=amount, fee=p.evaluator_fee, deliverable=empty(bytes32), r0=0, lanes=0))
+    core._save(jid, core.Job(buyer=msg.sender, state=core.OPEN, by_agent=False, pact_id=pact_id, cv=ev, av=eav, agent=agent, reserved=r.active, deadline=deadline, close_at=0, value=amount, fee=p.evaluator_fee, deliverable=empty(bytes32), r0=0, lanes=0, terms=th))
     log core.JobOpened(job_id=jid, pact_id=pact_id, buyer=msg.sender, agent=agent, value=amount, fee=p.evaluator_fee, committee_version=ev, appeal_version=eav, reserved=r.active, accept_deadline=deadline)
     return jid
 
@@ -214,11 +214,10 @@ def accept(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
             stake, within its exposure cap under the pact.
     """
     assert not staticcall core.IRegistry(core.REGISTRY).paused(), "escrow: paused"
-    j: core.Job = core._load(job_id, job)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     assert j.state == core.OPEN, "escrow: not open"
     assert msg.sender == j.agent, "escrow: not agent"
     assert block.timestamp <= j.deadline, "escrow: accept window closed"
-    core._check_terms(j.pact_id, terms)
     e: uint256 = core.exposure_word[j.agent][j.pact_id]
     open_value: uint256 = e % core.U128 + j.value
     assert open_value <= min(terms.cap_initial + (e >> 128), terms.cap_max), "escrow: exposure cap"
@@ -239,12 +238,11 @@ def submit(job_id: uint256, terms: types.PactTerms, job: types.JobFields, delive
     @notice The agent submits the hash of its deliverable (and optionally where to fetch it)
             until the work deadline; the evaluation window starts.
     """
-    j: core.Job = core._load(job_id, job)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     assert j.state == core.ACCEPTED, "escrow: not accepted"
     assert msg.sender == j.agent, "escrow: not agent"
     assert block.timestamp <= j.deadline, "escrow: work deadline passed"
     assert deliverable_hash != empty(bytes32), "escrow: empty deliverable"
-    core._check_terms(j.pact_id, terms)
     j.state = core.SUBMITTED
     j.deadline = block.timestamp + terms.eval_window
     j.close_at = j.deadline
@@ -263,8 +261,7 @@ def settle(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
             the whole call with its reason.
     """
     assert len(votes) > 0, "vote: no votes"
-    j: core.Job = core._load(job_id, job)
-    core._check_terms(j.pact_id, terms)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     # only a zero challenge window lets this call settle, and settling needs the whole roster
     # (with bond and penalty); counting needs each voter's index alone, one read a voter
     r: types.Roster = empty(types.Roster)
@@ -305,8 +302,7 @@ def finalize(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evid
             `evidence`: a counted round-0 vote whose evidence hash Feedback carries (empty
             member: none).
     """
-    j: core.Job = core._load(job_id, job)
-    core._check_terms(j.pact_id, terms)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True)
     lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert core._verdict(j, r, lanes), "escrow: no verdict"

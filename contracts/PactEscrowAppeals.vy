@@ -68,10 +68,9 @@ def cancel(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
             deadline. Value and fee go back to the buyer; nothing is recorded.
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id, job)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     assert j.state == core.OPEN, "escrow: not open"
     assert msg.sender == j.buyer or block.timestamp > j.deadline, "escrow: accept window open"
-    core._check_terms(j.pact_id, terms)
     j.state = core.CANCELLED
     core._save(job_id, j)
     core._end_reservations(job_id, j, terms.asset, staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True), 0)
@@ -88,8 +87,7 @@ def expire(job_id: uint256, terms: types.PactTerms, job: types.JobFields):
             members' reservations burned).
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id, job)
-    core._check_terms(j.pact_id, terms)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, True)
     to_agent: uint256 = 0
     slashed: uint256 = 0
@@ -135,8 +133,7 @@ def challenge(job_id: uint256, terms: types.PactTerms, job: types.JobFields, exp
             changed" unless the round-0 median equals `expected_score`.
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id, job)
-    core._check_terms(j.pact_id, terms)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.cv, False, False)
     lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     assert core._verdict(j, r, lanes), "escrow: no verdict to challenge"
@@ -170,8 +167,7 @@ def appeal(job_id: uint256, terms: types.PactTerms, job: types.JobFields, votes:
     """
     self._only_delegated()
     assert len(votes) > 0, "vote: no votes"
-    j: core.Job = core._load(job_id, job)
-    core._check_terms(j.pact_id, terms)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     r: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True, True)
     lanes: uint256 = core._lanes(job_id, j.lanes, len(r.members))
     for sv: types.SignedVote in votes:
@@ -189,9 +185,8 @@ def resolve(job_id: uint256, terms: types.PactTerms, job: types.JobFields, evide
             appeal median if it overturns the verdict, else with the round-0 median.
     """
     self._only_delegated()
-    j: core.Job = core._load(job_id, job)
+    j: core.Job = core._load(job_id, job, keccak256(abi_encode(terms)))
     assert j.state == core.CHALLENGED, "escrow: not challenged"
-    core._check_terms(j.pact_id, terms)
     ar: types.Roster = staticcall core.IRegistry(core.REGISTRY).roster(j.av, True, False)
     r1: uint256 = core._lanes(job_id, j.lanes, len(ar.members))
     voters1: uint256 = core._voters(r1)

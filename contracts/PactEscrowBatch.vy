@@ -43,7 +43,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
     assert self != SELF, "escrow: call the escrow, not the facet"
     assert round <= 1, "vote: bad round"
     assert len(items) > 0, "vote: no votes"
-    core._check_terms(pact_id, terms)
+    th: bytes32 = core._check_terms(pact_id, terms)
     # per signature k: its member, deadline, roster index (per committee version), and the
     # Merkle peaks of the votes seen so far (peaks[k][h]: the subtree of height h, present
     # where bit h of count[k] is set), so each root is built as its votes arrive
@@ -70,7 +70,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
                     self._settle_now(jid, j, terms, r, lanes, evidence)
             jid = it.job_id
             assert runs < len(jobs), "vote: job fields missing"
-            j = core._load(jid, jobs[runs])
+            j = core._load(jid, jobs[runs], th)
             runs += 1
             assert j.pact_id == pact_id, "vote: job of another pact"
             nvid: uint256 = j.cv

@@ -225,10 +225,12 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{U}/registry/test_open_roster.py",), k="unexpected_version or rotation",
     ),
     Mutant(
+        # ADR 012: the job word covers the terms' hash; the bug checks the fields against the
+        # pact's stored hash instead, so the terms passed are never checked
         "drop-terms-check", "drop the pact-terms hash check", "modules/escrow_core.vy",
-        "    assert self.pact_hash[pact_id] == keccak256(abi_encode(terms)), "
-        '"escrow: wrong pact terms"\n',
-        "    pass\n",
+        "    if w >> 64 != convert(keccak256(abi_encode(job_id, f, terms)), uint256) >> 64:\n",
+        "    if w >> 64 != convert(keccak256(abi_encode(job_id, f, "
+        "self.pact_hash[(f.head >> 176) % 2**32])), uint256) >> 64:\n",
         (f"{U}/escrow/test_accept.py",), k="altered",
     ),
     Mutant(
@@ -242,8 +244,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "drop-stale-fields-check", "drop the job-fields check (stale fields taken as current)",
         "modules/escrow_core.vy",
-        "    assert w >> 64 == convert(keccak256(abi_encode(job_id, f)), uint256) >> 64, "
-        '"escrow: stale job fields"\n',
+        '        raise "escrow: stale job fields"\n',
         "",
         (FUZZ,),
     ),
@@ -257,10 +258,17 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "batch-root-unchecked", "take a batch signature without rebuilding its root",
         "PactEscrowBatch.vy",
-        "        assert self._root(layer) == bs.votes_root, "
-        '"vote: votes differ from the signed batch"\n',
+        '        assert root == bs.votes_root, "vote: votes differ from the signed batch"\n',
         "",
         (f"{U}/votes/test_batch.py", FUZZ), k="votes_differ or money_invariants",
+    ),
+    Mutant(
+        "vote-roster-ignores-revocation", "count a revoked key's vote (settle's vote roster)",
+        "PactRegistry.vy",
+        "    active: uint256 = (meta >> ACCEPTED_AT) % 2**16 & ~((meta >> REVOKED_AT) % 2**16)\n"
+        "    return (meta >> 64) % 256,",
+        "    active: uint256 = (meta >> ACCEPTED_AT) % 2**16\n    return (meta >> 64) % 256,",
+        (f"{U}/votes/test_settle.py", f"{U}/registry/test_vote_roster.py"), k="revoked or revoke",
     ),
     Mutant(
         "evidence-unsigned", "take Feedback evidence without its member's signature",

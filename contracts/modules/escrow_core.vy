@@ -95,6 +95,7 @@ struct Job:
     deliverable: bytes32
     r0: uint256  # round-0 lanes once challenged (types.JobFields.r0)
     lanes: uint256  # the current round's lanes held in the clear: members 0-3 (see _lanes)
+    terms: bytes32  # keccak256(abi_encode(the pact's terms)): the commitment covers it (ADR 012)
 
 # ---------------------------------------------------------------------------------------------
 # events
@@ -269,8 +270,10 @@ def __init__(registry: address, evaluator_cooldown: uint256):
 
 @view
 @internal
-def _check_terms(pact_id: uint256, terms: types.PactTerms):
-    assert self.pact_hash[pact_id] == keccak256(abi_encode(terms)), "escrow: wrong pact terms"
+def _check_terms(pact_id: uint256, terms: types.PactTerms) -> bytes32:
+    h: bytes32 = keccak256(abi_encode(terms))
+    assert self.pact_hash[pact_id] == h, "escrow: wrong pact terms"
+    return h
 
 
 # ---------------------------------------------------------------------------------------------
@@ -496,14 +499,19 @@ def _burn(asset: address, amount: uint256, job_id: uint256):
 
 @view
 @internal
-def _load(job_id: uint256, f: types.JobFields) -> Job:
+def _load(job_id: uint256, f: types.JobFields, terms: bytes32) -> Job:
     """
-    @dev The job, from its fields in calldata checked against the stored commitment; `lanes`
-         holds the clear lanes only (members 0-3; _lanes adds the rest).
+    @dev The job, from its fields in calldata checked against the stored commitment, which
+         also covers the hash of its pact's terms (`terms`), so a job call needs no read of
+         pact_hash (ADR 012); `lanes` holds the clear lanes only (members 0-3; _lanes adds the
+         rest).
     """
     w: uint256 = self.jobs[job_id]
     assert w != 0, "escrow: unknown job"
-    assert w >> 64 == convert(keccak256(abi_encode(job_id, f)), uint256) >> 64, "escrow: stale job fields"
+    if w >> 64 != convert(keccak256(abi_encode(job_id, f, terms)), uint256) >> 64:
+        # only on the failing path: tell the caller which argument is wrong
+        assert self.pact_hash[(f.head >> 176) % 2**32] == terms, "escrow: wrong pact terms"
+        raise "escrow: stale job fields"
     return Job(
         buyer=convert(convert(f.head % 2**160, uint160), address),
         state=(f.head >> 160) % 256,
@@ -520,6 +528,7 @@ def _load(job_id: uint256, f: types.JobFields) -> Job:
         deliverable=f.deliverable,
         r0=f.r0,
         lanes=w % U64,
+        terms=terms,
     )
 
 
@@ -541,7 +550,7 @@ def _save(job_id: uint256, j: Job):
     @dev A serial transition: the commitment to j's fields, and j.lanes in the clear.
     """
     assert j.deadline < U40 and j.close_at < U40
-    self.jobs[job_id] = convert(keccak256(abi_encode(job_id, self._fields(j))), uint256) >> 64 << 64 | j.lanes % U64
+    self.jobs[job_id] = convert(keccak256(abi_encode(job_id, self._fields(j), j.terms)), uint256) >> 64 << 64 | j.lanes % U64
     if j.lanes >= U64:
         self.lanes_ext[job_id] = j.lanes >> 64
 

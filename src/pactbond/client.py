@@ -683,7 +683,7 @@ class Pactbond:
         f = rec.at(at) if rec is not None else None
         if rec is None or f is None:
             return f"no JobOpened log of job {job_id}"
-        if not f.matches(job_id, word):
+        if not f.matches(job_id, word, self.pact(f.pact_id).hash()):
             return (f"the fields its logs give (state {f.state}, deadline {f.deadline}) do not "
                     f"hash to the stored word 0x{word:064x}")
         first = rec.first_vote_at(at)

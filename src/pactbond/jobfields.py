@@ -1,6 +1,7 @@
 """A job's fields, rebuilt from the escrow's logs and checked against its stored word (ADR 011).
 
-The escrow stores one word per job: the top 192 bits of keccak256(abi.encode(job_id, fields))
+The escrow stores one word per job: the top 192 bits of
+keccak256(abi.encode(job_id, fields, keccak256(abi.encode(pact terms)))) (ADR 011, 012)
 and, in the low 64 bits, the current round's vote lanes of members 0-3 (16 bits each, score + 1).
 Every job call passes the fields (`JobFields.as_tuple()`); a call with fields that do not hash
 to the stored word reverts "escrow: stale job fields". The fields change only in serial
@@ -60,14 +61,15 @@ class JobFields:
     def as_tuple(self) -> tuple[int, int, int, bytes, int]:
         return (self.head, self.tail, self.money, self.deliverable, self.r0)
 
-    def commitment(self, job_id: int) -> int:
-        """The 192-bit commitment, in the position the stored word holds it."""
-        h = keccak(encode(["uint256", "uint256", "uint256", "uint256", "bytes32", "uint256"],
-                          [job_id, *self.as_tuple()]))
+    def commitment(self, job_id: int, terms_hash: bytes) -> int:
+        """The 192-bit commitment, in the position the stored word holds it: over the job id,
+        the fields and the hash of the job's pact terms (`PactTerms.hash()`, ADR 012)."""
+        h = keccak(encode(["uint256", "uint256", "uint256", "uint256", "bytes32", "uint256",
+                           "bytes32"], [job_id, *self.as_tuple(), terms_hash]))
         return int.from_bytes(h, "big") >> 64 << 64
 
-    def matches(self, job_id: int, word: int) -> bool:
-        return word != 0 and word >> 64 == self.commitment(job_id) >> 64
+    def matches(self, job_id: int, word: int, terms_hash: bytes) -> bool:
+        return word != 0 and word >> 64 == self.commitment(job_id, terms_hash) >> 64
 
     # -- decoded fields ---------------------------------------------------------------
     @property

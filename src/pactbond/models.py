@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any
 
+from eth_abi.abi import encode
 from eth_utils.address import is_checksum_address, to_checksum_address
+from eth_utils.crypto import keccak
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 BPS = 10_000
@@ -93,6 +96,21 @@ class PactTerms(BaseModel):
     def as_tuple(self) -> tuple[Any, ...]:
         """The ABI tuple, fields in declaration order."""
         return tuple(getattr(self, name) for name in type(self).model_fields)
+
+    def hash(self) -> bytes:
+        """keccak256(abi.encode(terms)): the escrow's `pact_hash`, which every job's stored
+        commitment also covers (ADR 012)."""
+        return terms_hash(self.as_tuple())
+
+
+#: PactTerms' ABI types, in field order (types.vy's struct)
+TERMS_ABI = ["address", *["uint256"] * 2, "bytes32", *["uint256"] * 8, "address", "bool",
+             *["uint256"] * 10, "bool", *["uint256"] * 3]
+
+
+def terms_hash(values: Sequence[Any]) -> bytes:
+    """keccak256(abi.encode(terms)) of a PactTerms ABI tuple (e.g. a PactCreated log's)."""
+    return keccak(encode(TERMS_ABI, list(values)))
 
 
 class Vote(BaseModel):

@@ -55,7 +55,7 @@ def test_job__every_transition_early_close_and_challenge__rebuilt_and_read_back_
 
     def step() -> Job:
         j = k.job(jid)
-        assert j.fields.matches(jid, k._esc.read("job_word", jid)[0])
+        assert j.fields.matches(jid, k._esc.read("job_word", jid)[0], k.pact(pid).hash())
         assert reader(world).job(jid) == j  # the same job rebuilt from nothing but the logs
         seen.append((k.w3.eth.block_number, j))
         return j

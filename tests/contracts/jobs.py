@@ -39,7 +39,7 @@ from eth_utils import event_abi_to_log_topic, to_checksum_address
 
 from pactbond import eip712, jobfields
 from pactbond.jobfields import JobFields
-from pactbond.models import Vote
+from pactbond.models import Vote, terms_hash
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "src" / "pactbond" / "artifacts"
 # job calls: (job_id, terms, *rest) -> (job_id, terms, fields, *rest)
@@ -89,6 +89,7 @@ class Tracker:
     first_r0: dict[int, tuple[str, bytes]] = field(default_factory=dict)  # (member, evidence)
     signed: dict[tuple[int, str], tuple[Any, ...]] = field(default_factory=dict)  # evidence args
     thresholds: dict[int, int] = field(default_factory=dict)  # committee version -> threshold
+    terms: dict[int, bytes] = field(default_factory=dict)  # pact id -> terms hash (ADR 012)
 
     def observe(self, logs: list[Any]) -> None:
         for e in sorted(logs, key=lambda x: x[0]):
@@ -102,14 +103,25 @@ class Tracker:
                 f = jobfields.apply(self.fields.get(jid), name, args)
                 if f is not None:
                     self.fields[jid] = f
+            elif name == "PactCreated":
+                h = terms_hash(args["terms"])
+                assert h == args["terms_hash"], "PactCreated: terms_hash is not the terms' hash"
+                self.terms[args["pact_id"]] = h
             elif name == "VoteCounted" and args["round"] == 0 and jid not in self.first_r0:
                 self.first_r0[jid] = (to_checksum_address(args["member"]), args["evidence_hash"])
 
     def snapshot(self) -> tuple[dict[Any, Any], ...]:
-        return dict(self.fields), dict(self.first_r0), dict(self.signed), dict(self.thresholds)
+        return (dict(self.fields), dict(self.first_r0), dict(self.signed), dict(self.thresholds),
+                dict(self.terms))
 
     def restore(self, snap: tuple[dict[Any, Any], ...]) -> None:
-        self.fields, self.first_r0, self.signed, self.thresholds = (dict(d) for d in snap)
+        self.fields, self.first_r0, self.signed, self.thresholds, self.terms = (
+            dict(d) for d in snap)
+
+    def matches(self, jid: int, word: int) -> bool:
+        """The tracked fields of `jid` hash, with its pact's terms, to the stored `word`."""
+        f = self.fields[jid]
+        return f.matches(jid, word, self.terms[f.pact_id])
 
     def of(self, jid: int) -> tuple[Any, ...]:
         f = self.fields.get(jid)
@@ -250,7 +262,7 @@ class Escrow:
             return ((to_checksum_address("0x" + "00" * 20), 0, False, 0, 0, 0,
                      to_checksum_address("0x" + "00" * 20), 0, 0, 0, 0, 0),
                     b"\0" * 32, b"\0" * 32, 0, 0)
-        assert f.matches(jid, word), f"job {jid}: tracked fields do not match the stored word"
+        assert self.jobs.matches(jid, word), f"job {jid}: tracked fields do not match the stored word"
         lanes = jobfields.lanes_of(word, ext)
         challenged = f.state == jobfields.CHALLENGED or f.r0 != 0
         r0, r1 = (f.r0, lanes) if challenged else (lanes, 0)

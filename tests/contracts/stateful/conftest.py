@@ -148,7 +148,8 @@ class Reader:
         """The job's state as the escrow reads it: the stored state, VERDICT when it is
         SUBMITTED with at least `threshold` counted round-0 votes."""
         word, ext = self.job_word(jid)
-        assert f.matches(jid, word), f"job {jid}: the fields rebuilt from the logs do not match its word"
+        assert f.matches(jid, word, self.esc("pact_hash", f.pact_id).to_bytes(32, "big")), \
+            f"job {jid}: the fields rebuilt from the logs do not match its word"
         if f.state == jobfields.SUBMITTED and bin(jobfields.voters(jobfields.lanes_of(word, ext))).count("1") >= threshold:
             return jobfields.VERDICT
         return f.state

@@ -40,6 +40,11 @@ def fields(world: Any, jid: int) -> JobFields:
     return world.escrow.jobs.fields[jid]
 
 
+def th(world: Any, jid: int) -> bytes:
+    """The terms hash of the job's pact (from its PactCreated log), which its word commits to."""
+    return world.escrow.jobs.terms[fields(world, jid).pact_id]
+
+
 def as_evidence(vote: tuple[Any, ...]) -> tuple[Any, ...]:
     """A SignedVote as a single-vote Evidence argument."""
     m, s, ev, dl, sig = vote
@@ -270,7 +275,7 @@ def test_six_members__every_member_votes__close_median_fees(world, six):
     assert [e.score_bps for e in events(lg, "RoundClosed")] == [6500]
     word, ext = world.escrow.job_word(jid)
     assert jobfields.scores(jobfields.lanes_of(word, ext)) == dict(enumerate(scores))
-    assert fields(world, jid).matches(jid, word)
+    assert fields(world, jid).matches(jid, word, th(world, jid))
     warp_past(world, fields(world, jid).close_at + t.challenge_window)
     with boa.env.prank(world.attacker.address):
         world.escrow.finalize(jid, t.as_tuple())
@@ -286,7 +291,7 @@ def test_six_members__five_votes_in_one_call__refused(world, six):
     jid = open_six(world, pid)
     with boa.reverts():
         world.settle(jid, vote_all(world, jid, [9000] * 5, members[:5]))
-    assert world.escrow.job_word(jid) == (fields(world, jid).commitment(jid), 0)
+    assert world.escrow.job_word(jid) == (fields(world, jid).commitment(jid, th(world, jid)), 0)
 
 
 def test_six_members__challenge_moves_ext_lanes_to_r0__round1_starts_clear__resolve(world, six):
@@ -303,7 +308,7 @@ def test_six_members__challenge_moves_ext_lanes_to_r0__round1_starts_clear__reso
         world.facet.challenge(jid, t.as_tuple(), 9000, value=t.challenge_bond)
     up = events(logs(world), "JobUpdated")
     assert [e.r0 for e in up] == [lanes]
-    assert world.escrow.job_word(jid) == (fields(world, jid).commitment(jid), 0)
+    assert world.escrow.job_word(jid) == (fields(world, jid).commitment(jid, th(world, jid)), 0)
     assert fields(world, jid).state == CHALLENGED
     stake0 = [world.escrow.evaluator_stake(m.address, ETH)[0] for m in members]
     post(world, jid, vote_all(world, jid, [2000] * 5, appeal, round_=1), round_=1)
@@ -346,7 +351,7 @@ def test_settle__zero_window_close__feedback_carries_the_first_vote_of_that_call
     assert events(lg, "JobUpdated") == []
     f = fields(world, jid)
     assert (f.state, f.close_at) == (SETTLED, f.deadline)
-    assert f.matches(jid, world.escrow.job_word(jid)[0])
+    assert f.matches(jid, world.escrow.job_word(jid)[0], th(world, jid))
 
 
 def test_settle_batch__zero_window_close__feedback_carries_the_jobs_first_item(world):
@@ -528,7 +533,7 @@ def test_job_updated__early_close_and_challenge__fields_hash_to_the_stored_word(
     (up,) = events(lg, "JobUpdated")
     f = JobFields(head=up.head, tail=up.tail, money=before.money,
                   deliverable=before.deliverable, r0=up.r0)
-    assert f.matches(jid, world.escrow.job_word(jid)[0])
+    assert f.matches(jid, world.escrow.job_word(jid)[0], th(world, jid))
     assert (f.state, f.close_at, f.deadline, f.r0) == (SUBMITTED, world.now(), before.deadline, 0)
     assert (f.head, f.tail % 2**216) == (before.head, before.tail % 2**216)  # only close_at
     world.warp(1)
@@ -536,7 +541,7 @@ def test_job_updated__early_close_and_challenge__fields_hash_to_the_stored_word(
         world.facet.challenge(jid, t.as_tuple(), 8000, value=t.challenge_bond)
     (up,) = events(logs(world), "JobUpdated")
     g = JobFields(head=up.head, tail=up.tail, money=f.money, deliverable=f.deliverable, r0=up.r0)
-    assert g.matches(jid, world.escrow.job_word(jid)[0])
+    assert g.matches(jid, world.escrow.job_word(jid)[0], th(world, jid))
     assert (g.state, g.by_agent, g.deadline, g.close_at) == (
         CHALLENGED, True, world.now() + t.appeal_window, f.close_at)
     assert g.r0 == 9001 | 8001 << 16 | 7001 << 32
@@ -550,7 +555,7 @@ def test_verdict__derived_from_submitted_and_lanes__finalize_challenge_expire(wo
     jid, t, _ = job_of(world)
     world.settle(jid, vote_all(world, jid, [9000, 8000][:votes], world.evaluators[:votes]))
     f = fields(world, jid)
-    assert f.state == SUBMITTED and f.matches(jid, world.escrow.job_word(jid)[0])
+    assert f.state == SUBMITTED and f.matches(jid, world.escrow.job_word(jid)[0], th(world, jid))
     verdict = votes == 2
     assert world.job(jid)["state"] == (VERDICT if verdict else SUBMITTED)
     warp_past(world, f.deadline)  # round 0 closed at E; the challenge window runs
