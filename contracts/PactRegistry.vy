@@ -392,16 +392,19 @@ def vote_roster(version_id: uint256, voters: DynArray[address, MAX_MEMBERS]) -> 
     @notice What counting votes needs, without reading the member list (one storage read per
             voter instead of one per member): the version's threshold, its member count, its
             active members now (accepted, key not revoked; bitmap by index) and each voter's
-            index, 8 bits per voter in call order (MAX_MEMBERS: not listed).
+            index, 8 bits per voter in call order (MAX_MEMBERS: not listed). An unknown version
+            reads as size 0 and nobody listed.
+    @return (threshold, member count, active bitmap, voters' indices)
     """
     meta: uint256 = self.version_meta[version_id]
     indices: uint256 = 0
     for k: uint256 in range(len(voters), bound=MAX_MEMBERS):
-        i: uint256 = self.member_index[version_id][voters[k]]  # index + 1; 0: not listed
-        if i == 0:
-            i = MAX_MEMBERS + 1
-        indices |= (i - 1) << (8 * k)
-    active: uint256 = (meta >> ACCEPTED_AT) % 2**16 & ~((meta >> REVOKED_AT) % 2**16)
+        i: uint256 = MAX_MEMBERS  # not listed
+        listed: uint256 = self.member_index[version_id][voters[k]]  # index + 1; 0: not listed
+        if listed != 0:
+            i = listed - 1
+        indices |= i << (8 * k)
+    active: uint256 = ((meta >> ACCEPTED_AT) % 2**16) & ~((meta >> REVOKED_AT) % 2**16)
     return (meta >> 64) % 256, (meta >> 72) % 256, active, indices
 
 

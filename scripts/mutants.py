@@ -265,7 +265,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "vote-roster-ignores-revocation", "count a revoked key's vote (settle's vote roster)",
         "PactRegistry.vy",
-        "    active: uint256 = (meta >> ACCEPTED_AT) % 2**16 & ~((meta >> REVOKED_AT) % 2**16)\n"
+        "    active: uint256 = ((meta >> ACCEPTED_AT) % 2**16) & ~((meta >> REVOKED_AT) % 2**16)\n"
         "    return (meta >> 64) % 256,",
         "    active: uint256 = (meta >> ACCEPTED_AT) % 2**16\n    return (meta >> 64) % 256,",
         (f"{U}/votes/test_settle.py", f"{U}/registry/test_vote_roster.py"), k="revoked or revoke",

@@ -704,7 +704,8 @@ class MoneyMachine(RuleBasedStateMachine):
         the fields from before its last transition (a client that missed a log), 1 one word
         changed, 2 another job's, 3 a job never opened, 4 (a batch) one job's fields left out.
         Refused with "escrow: stale job fields" (or "escrow: unknown job", "vote: job fields
-        missing"), and nothing moves: the word of the job stays as it was."""
+        missing", and "escrow: wrong pact terms" for another job whose pact has other terms), and
+        nothing moves: the word of the job stays as it was."""
         m = self.m
         via = via if via != 2 or has(CHALLENGED)(self) else 0
         states = (CHALLENGED,) if via == 2 else (SUBMITTED, VERDICT)
@@ -725,12 +726,17 @@ class MoneyMachine(RuleBasedStateMachine):
                      f.with_deadline(f.deadline, f.close_at ^ 1)][k % 3]
         elif kind == 2:
             stale = self.fields([x for x in m.jobs if x != j.jid][k % (len(m.jobs) - 1)])
+            if m.pacts[stale.pact_id].as_tuple() != self.terms(j):
+                # the fields name a pact whose terms the call's are not: the escrow reads the
+                # terms as the wrong argument (ADR 012: the word covers the terms' hash)
+                what = "another pact's job"
         else:
             stale = f
             if kind == 3:
                 jid, want = m.job_count + 1 + k % 3, "escrow: unknown job"
         word = self.b.reader.job_word(j.jid)
         label = f"{('settle', 'settle_batch', 'appeal')[via]} (stale fields: {what})"
+        refused = ["escrow: wrong pact terms"] if what == "another pact's job" else None
         if via == 1:
             el = self.eligible0(j) or [self.actor[m.versions[j.cv].members[i]] for i in sorted(j.reserved)]
             batch = self._batch(j.pact_id, [(j, el[0], self.score(j, -1))])
@@ -741,7 +747,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 reasons = m.settle_batch(j.pact_id, batch.ins, batch.signers, stale=frozenset({j.jid} if kind < 3 else ()),
                                          fields_given=len(runs))
                 assert want in reasons, f"test bug: the model gives {reasons} for {label}"
-            self.act(label, [want], self.b.facet, "settle_batch", j.pact_id, self.terms(j), 0, items, batch.sigs,
+            self.act(label, refused or [want], self.b.facet, "settle_batch", j.pact_id, self.terms(j), 0, items, batch.sigs,
                      sender=self.b.attacker, fields=runs)
         else:
             round_ = 1 if via == 2 else 0
@@ -752,7 +758,7 @@ class MoneyMachine(RuleBasedStateMachine):
             ins = [VoteIn(vote[0], vote[1], dl, evidence=vote[2])]
             reasons = m.appeal(j.jid, ins, fields_ok=False) if round_ else m.settle(j.jid, ins, fields_ok=False)
             assert reasons == [STALE], f"test bug: the model gives {reasons} for {label}"
-            self.act(label, [want], self.b.escrow, "appeal" if round_ else "settle", jid, self.terms(j), [vote],
+            self.act(label, refused or [want], self.b.escrow, "appeal" if round_ else "settle", jid, self.terms(j), [vote],
                      sender=self.b.attacker, fields=stale.as_tuple() if kind != 3 else (0, 0, 0, bytes(32), 0))
         assert self.b.reader.job_word(j.jid) == word, f"job {j.jid}: a refused call changed its word"
 

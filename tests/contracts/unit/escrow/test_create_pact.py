@@ -24,6 +24,14 @@ def test_create_pact__coherent_terms__stores_abi_encoded_hash_and_owner(world):
     assert world.escrow.pact_owner(pid) == world.pact_owner.address
 
 
+def test_pact_terms_hash__client_side__equals_the_stored_pact_hash(world):
+    # the client's PactTerms.hash() is what every job word commits to (ADR 012)
+    for over in ({}, {"shadow": True, "bond_bps": 0, "slash_bps": 0, "silence_release": True,
+                      "challenge_window": 0}):
+        pid, t = world.create_pact(**over)
+        assert t.hash() == world.escrow.pact_hash(pid) == terms_hash(t)
+
+
 def test_create_pact__coherent_terms__emits_pact_created(world):
     t = world.terms()
     with boa.env.prank(world.pact_owner.address):
