@@ -59,7 +59,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
     runs: uint256 = 0
     j: core.Job = empty(core.Job)
     r: types.Roster = empty(types.Roster)
-    vid: uint256 = 0
+    vid: uint256 = max_value(uint256)  # no version yet: the first job reads its roster
     before: uint256 = 0
     lanes: uint256 = 0
     evidence: bytes32 = empty(bytes32)
