@@ -6,11 +6,11 @@
 @license Apache-2.0
 @notice The money of pactbond: agent and evaluator stakes, pacts (a hash of immutable terms),
         jobs, EIP-712 committee votes, settlement, challenges and appeals, reputation counters
-        and credits. Job calls take the pact's terms in calldata and check them against the
-        stored hash. Every payout is a credit withdrawn by pull, except the agent's payout and
-        unlocked bond, which go to its free stake. docs/protocol.md states the rules.
-        cancel, expire, challenge, appeal, resolve and settle_batch run in the PactEscrowAppeals facet, on this
-        contract's storage, through the fallback (EIP-170 keeps one contract under 24,576 bytes).
+        and credits. Job calls pass the pact's terms and the job's fields; the job's word commits
+        to both (ADR 011, 012). Payouts are pull credits, except the agent's payout and unlocked
+        bond (to its free stake). docs/protocol.md states the rules. cancel, expire, challenge,
+        appeal, resolve run in the PactEscrowAppeals facet, settle_batch and evaluator unstaking
+        in PactEscrowBatch behind it, on this storage, via the fallback (EIP-170: 24,576 bytes).
 """
 
 from .modules import types
