@@ -378,6 +378,7 @@ class Pactbond:
         self._reg = LeanContract(w3, self.registry.address, abi("PactRegistry"))
         self._tokens: dict[str, LeanContract] = {}
         self._terms: dict[int, PactTerms] = {}
+        self._terms_hashes: dict[int, bytes] = {}  # pact id -> PactTerms.hash() (ADR 012)
         self._decimals: dict[str, int] = {}
         self._book = _JobBook(scanned=manifest.block - 1, jobs={}, versions={}, evidence={},
                               lock=threading.RLock())
@@ -428,6 +429,7 @@ class Pactbond:
         """The same connection sending from another wallet."""
         other = type(self)(self.w3, self.manifest, wallet, self.timeout)
         other._terms = self._terms
+        other._terms_hashes = self._terms_hashes
         other._decimals = self._decimals
         other._book = self._book
         return other
@@ -641,6 +643,13 @@ class Pactbond:
         self._terms[pact_id] = terms
         return terms
 
+    def _terms_hash(self, pact_id: int) -> bytes:
+        """The hash of a pact's terms, which its jobs' words commit to (immutable: hashed once)."""
+        h = self._terms_hashes.get(pact_id)
+        if h is None:
+            h = self._terms_hashes[pact_id] = self.pact(pact_id).hash()
+        return h
+
     def job(self, job_id: int, block: BlockIdentifier = "latest") -> Job:
         """Reads: a job as of `block` (state with VERDICT derived, deadlines, money, votes by
         member index, the fields every job call passes). The fields come from the escrow's logs
@@ -683,7 +692,7 @@ class Pactbond:
         f = rec.at(at) if rec is not None else None
         if rec is None or f is None:
             return f"no JobOpened log of job {job_id}"
-        if not f.matches(job_id, word, self.pact(f.pact_id).hash()):
+        if not f.matches(job_id, word, self._terms_hash(f.pact_id)):
             return (f"the fields its logs give (state {f.state}, deadline {f.deadline}) do not "
                     f"hash to the stored word 0x{word:064x}")
         first = rec.first_vote_at(at)
