@@ -19,6 +19,10 @@ exports: (core.REGISTRY, core.EVALUATOR_COOLDOWN)
 
 SELF: immutable(address)
 BATCH_LEVELS: constant(uint256) = 9  # subtree heights of a member's votes in one call: 0..8 (MAX_BATCH = 256 leaves)
+# jobs one call may settle (round 0 closed with a verdict under a zero challenge window): a
+# settlement writes ~14 words, so 256 of them would pass EIP-7825's 2**24 per-transaction gas
+# cap; with this bound a full call stays near 9.2M in the worst case measured (ADR 013)
+MAX_BATCH_SETTLES: constant(uint256) = 32
 
 
 @deploy
@@ -38,7 +42,9 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
             hashes, rebuilt here from that member's items in call order, so the call carries
             every vote of each signed batch and no proofs. Each vote is counted under the rules
             of single votes; items of one job must be adjacent, and `jobs` holds each run's job
-            fields in order.
+            fields in order. At most MAX_BATCH_SETTLES (32) of its jobs may settle in the
+            call (a zero challenge window and every reserved member's vote); split a batch
+            that would settle more.
     """
     assert self != SELF, "escrow: call the escrow, not the facet"
     assert round <= 1, "vote: bad round"
@@ -63,11 +69,12 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
     before: uint256 = 0
     lanes: uint256 = 0
     evidence: bytes32 = empty(bytes32)
+    settled: uint256 = 0
     for it: types.BatchItem in items:
         if it.job_id != jid:
             if jid != 0:
                 if self._flush(jid, j, r.threshold, r.active, terms.challenge_window, before, lanes, round) != core.NO_SETTLE:
-                    self._settle_now(jid, j, terms, r, lanes, evidence)
+                    settled = self._settle_now(jid, j, terms, r, lanes, evidence, settled)
             jid = it.job_id
             assert runs < len(jobs), "vote: job fields missing"
             j = core._load(jid, jobs[runs], th)
@@ -107,7 +114,7 @@ def settle_batch(pact_id: uint256, terms: types.PactTerms, round: uint256, jobs:
         else:
             lanes = core._count1(jid, j, r, terms.asset, lanes, it.member, it.score_bps, it.evidence_hash, deadlines[k], empty(bytes32), b"")
     if self._flush(jid, j, r.threshold, r.active, terms.challenge_window, before, lanes, round) != core.NO_SETTLE:
-        self._settle_now(jid, j, terms, r, lanes, evidence)
+        settled = self._settle_now(jid, j, terms, r, lanes, evidence, settled)
     # each member's root: its peaks folded from the lowest (the last votes) up; then its one
     # signature
     for k: uint256 in range(len(signatures), bound=core.MAX_MEMBERS):
@@ -144,10 +151,16 @@ def _flush(job_id: uint256, j: core.Job, threshold: uint256, active: uint256, wi
 
 
 @internal
-def _settle_now(job_id: uint256, j: core.Job, p: types.PactTerms, r: types.Roster, lanes: uint256, evidence: bytes32):
+def _settle_now(job_id: uint256, j: core.Job, p: types.PactTerms, r: types.Roster, lanes: uint256, evidence: bytes32, settled: uint256) -> uint256:
+    """
+    @dev Settles a job whose round 0 closed with a verdict under a zero window; returns the
+         call's count of settlements, at most MAX_BATCH_SETTLES.
+    """
+    assert settled < MAX_BATCH_SETTLES, "vote: batch settles too many jobs"
     jj: core.Job = j
     jj.lanes = lanes
     core._settle_score(job_id, jj, p, r, core._median(lanes), lanes, jj.reserved, evidence)
+    return settled + 1
 
 
 @external

@@ -271,6 +271,13 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{U}/votes/test_settle.py", f"{U}/registry/test_vote_roster.py"), k="revoked or revoke",
     ),
     Mutant(
+        "batch-settles-unbounded", "let one settle_batch settle any number of jobs (past the gas cap)",
+        "PactEscrowBatch.vy",
+        '    assert settled < MAX_BATCH_SETTLES, "vote: batch settles too many jobs"\n',
+        "",
+        (f"{U}/votes/test_batch.py",), k="settling",
+    ),
+    Mutant(
         "evidence-unsigned", "take Feedback evidence without its member's signature",
         "modules/escrow_core.vy",
         "    assert self._valid_signature(e.member, self._digest(leaf), e.signature), "

@@ -62,7 +62,14 @@ from pactbond.errors import (
 from pactbond.events import EscrowEvent, iter_events, logs_in, raw_decoder, topic_map
 from pactbond.jobfields import FirstVote, JobFields, JobRecord
 from pactbond.models import BPS, ZERO_ADDRESS, ZERO_HASH, PactTerms, Vote
-from pactbond.votes import MAX_BATCH, MAX_CALL_VOTES, SignedVote, SignedVoteBatch, VoteBatch
+from pactbond.votes import (
+    MAX_BATCH,
+    MAX_BATCH_SETTLES,
+    MAX_CALL_VOTES,
+    SignedVote,
+    SignedVoteBatch,
+    VoteBatch,
+)
 from pactbond.wallets import Wallet
 
 log = logging.getLogger("pactbond.client")
@@ -273,6 +280,18 @@ def revert_reason(err: Exception) -> str | None:
         if msg.startswith(prefix):
             return msg[len(prefix) :]
     return msg or None
+
+
+def _settles_now(j: Job, r: Roster, t: PactTerms, seen: set[tuple[int, int]]) -> bool:
+    """Whether round-0 votes (`seen`: (job id, member index) pairs, counted) settle job `j` in
+    their call: a zero challenge window, the threshold reached, and no active reserved member
+    left without a vote (the escrow's close rule)."""
+    if t.challenge_window != 0:
+        return False
+    voters = set(j.round0) | {i for jid, i in seen if jid == j.id}
+    silent = [i for i, m in enumerate(r.members)
+              if j.reserved >> i & 1 and m in r.active and i not in voters]
+    return len(voters) >= r.threshold and not silent
 
 
 def _refuse(reason: str, hint: str = "") -> NoReturn:
@@ -1825,6 +1844,7 @@ class Pactbond:
         jobs: dict[int, Job] = {}
         rosters: dict[int, Roster] = {}
         seen: set[tuple[int, int]] = set()
+        settling = 0
         at = self.next_block_time()
         for jid in order:
             j = jobs[jid] = self.job(jid)
@@ -1838,6 +1858,12 @@ class Pactbond:
                     if v.job_id == jid:
                         self._check_counts(j, rosters[vid], round_, b.member, b.batch.deadline,
                                            seen, at)
+            if round_ == 0 and _settles_now(j, rosters[vid], self.pact(j.pact_id), seen):
+                settling += 1
+                if settling > MAX_BATCH_SETTLES:
+                    _refuse("vote: batch settles too many jobs",
+                            f"more than {MAX_BATCH_SETTLES} of these jobs would settle in one "
+                            "call: split the batches")
         domain = self.domain()
         for b in batches:
             for v in b.batch.votes:

@@ -274,6 +274,8 @@ _HINTS: dict[str, str] = {
     "vote: bad round": "round is 0 (verdict) or 1 (appeal)",
     "vote: member did not sign batch": "every item's member needs its batch signature",
     "vote: job of another pact": "a batch call covers the jobs of one pact",
+    "vote: batch settles too many jobs": "one settle_batch call may settle at most 32 jobs "
+    "(zero challenge window, every reserved member's vote): split the batch",
     "token: permit unsupported": "approve the escrow instead, then open_job",
 }
 

@@ -19,6 +19,7 @@ from pactbond import eip712
 from pactbond.models import Vote, _address
 
 MAX_BATCH = 256  # items per settle_batch call (the contract's bound)
+MAX_BATCH_SETTLES = 32  # jobs one settle_batch call may settle (the contract's bound, ADR 013)
 MAX_CALL_VOTES = 4  # votes per settle or appeal call (the contract's bound, ADR 011)
 MAX_PROOF = 10  # Merkle depth: 1,024 votes per member per batch
 

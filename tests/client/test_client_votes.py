@@ -71,10 +71,13 @@ def test_merkle_proof__any_size__every_leaf_walks_to_the_root(n):
         assert h == root, i
 
 
-def batches_for(world, jids: list[int], scores: list[list[int]], round_: int):
+def batches_for(world, jids: list[int], scores: list[list[int]], round_: int, first: int = 0):
+    """Each member's signed batch (from member `first` on) of its scores[i][member] on jids."""
     members = world.appeal if round_ else world.evals
     out = []
     for k, m in enumerate(members):
+        if k < first:
+            continue
         votes = [(jid, s[k], keccak(b"batch %d %d" % (jid, k))) for jid, s in zip(jids, scores, strict=True)]
         b = m.sign_batch(m.vote_batch(votes, round_))
         m.verify_batch(b)
@@ -150,6 +153,40 @@ def test_settle_batch__bad_batches__typed_refusals(world):
     refused(k, VoteRejectedError, "vote: duplicate vote",
             lambda: k.settle_batch(pid, 0, [good]), raw([good]))
     assert k.job(jid).round0 == {0: 9000}
+
+
+def test_settle_batch__more_than_32_jobs_settling__refused_before_sending_then_split(world):
+    """A zero-window call closing round 0 on 33 jobs would settle them all: the client refuses
+    it as the escrow does (at most 32 settlements a call), sending nothing, whether the closing
+    votes are all in the call or partly counted before; verdicts alone are not bounded; 32 in
+    one call and the rest in another settle."""
+    k = world.keeper
+    cid = world.admin.create_committee([e.address for e in world.evals], 2, 10 * E18, E18 // 20)
+    for e in world.evals:
+        e.accept_version(e.current_version(cid))
+    pid = world.pact(committee_id=cid)
+    jids = [world.job(pid, E18 // 100) for _ in range(33)]
+    scores = [[9000, 8000, 8500]] * 33
+    batches = batches_for(world, jids, scores, 0)
+
+    def raw(batches):
+        items = [m.items()[j] for j in jids for m in batches]
+        return k._esc.call("settle_batch", pid, world.pacts[pid].as_tuple(), 0,
+                           [k.job(j).fields.as_tuple() for j in jids], items,
+                           [b.signature_tuple() for b in batches])
+
+    refused(k, VoteRejectedError, "vote: batch settles too many jobs",
+            lambda: k.settle_batch(pid, 0, batches), raw(batches))
+    assert {k.job(j).state for j in jids} == {JobState.SUBMITTED}
+    k.settle_batch(pid, 0, batches[:2])  # two of three members: 33 verdicts, nothing settles
+    assert {k.job(j).state for j in jids} == {JobState.VERDICT}
+    # the third member's votes close round 0 on every job: the counted votes are the client's too
+    refused(k, VoteRejectedError, "vote: batch settles too many jobs",
+            lambda: k.settle_batch(pid, 0, batches[2:]), raw(batches[2:]))
+    k.settle_batch(pid, 0, batches_for(world, jids[:32], scores[:32], 0, first=2))
+    assert [k.job(j).state for j in jids] == [JobState.SETTLED] * 32 + [JobState.VERDICT]
+    k.settle_batch(pid, 0, batches_for(world, jids[32:], scores[32:], 0, first=2))
+    assert k.job(jids[32]).state == JobState.SETTLED
 
 
 def test_check_signature__erc1271_member__contract_rules_after_ecrecover(world):

@@ -73,6 +73,7 @@ _KEEPER_DONE = ("escrow: no verdict", "escrow: not expirable", "escrow: not chal
 # the call (a peer's call closed round 0, a transition, a read behind the head). A race, not
 # the intent's failure: the next tick reads the job again and builds the call anew
 STALE = "escrow: stale job fields"
+TOO_MANY_SETTLE = "vote: batch settles too many jobs"
 # calls that take a counted round-0 vote as Feedback's evidence (ADR 011)
 _WITH_EVIDENCE = ("finalize", "resolve")
 
@@ -671,14 +672,15 @@ class Oracle:
                                                    "data": call.data}))
         except REVERTS as e:
             reason = revert_reason(e) or ""
-            if reason not in ("", "execution reverted"):
+            if reason not in ("", "execution reverted", TOO_MANY_SETTLE):
                 if reason.startswith(STALE):  # a job moved since this tick's read
                     self.metrics.stale.labels("batch").inc()
                 # its votes go back to the queue and are posted alone (each job read again)
                 self._release_batch(bi, f"batch refused: {reason}")
                 return []
             # no reason: our contracts give one for every refusal, so this is the node running
-            # out of gas at its cap (anvil answers an over-limit estimate so); split it
+            # out of gas at its cap (anvil answers an over-limit estimate so); or more of its
+            # jobs would settle than one call may (the other members' votes are in): split it
             gas = None
         except (Web3Exception, ValueError) as e:
             if not any(w in str(e).lower() for w in ("gas", "allowance")):

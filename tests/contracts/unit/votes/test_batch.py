@@ -144,6 +144,48 @@ def test_settle_batch__zero_challenge_window_all_members__settles_like_single(wo
         (jids[0], 9000), (jids[1], 1000), (jids[2], 6500)]
 
 
+def settling_jobs(world, n: int) -> tuple[int, Any, list[int], int]:
+    """n submitted jobs of a new zero-window pact (small values and a small penalty, so
+    exposure and the members' stake cover them all), and their vote deadline."""
+    cid = world.create_committee(world.evaluators, 2, penalty=E18 // 20)
+    pid, t = world.create_pact(committee_id=cid, challenge_window=0, appeal_window=0)
+    world.stake_agent()
+    jids = [world.open(pid, value=E18 // 100) for _ in range(n)]
+    for jid in jids:
+        world.accept(jid)
+        world.submit(jid)
+    return pid, t, jids, world.job(jids[0])["deadline"]
+
+
+def test_settle_batch__32_jobs_settling_at_once__all_settled(world):
+    pid, t, jids, deadline = settling_jobs(world, 32)
+    sigs, items = batch(world, world.evaluators, {j: [9000, 8000, 8500] for j in jids}, 0, deadline)
+    logs = settle_batch(world, pid, t, 0, items, sigs)
+    assert [world.job(j)["state"] for j in jids] == [SETTLED] * 32
+    assert [e.job_id for e in events(logs, "JobSettled")] == jids
+
+
+def test_settle_batch__33rd_job_settling_at_once__refused_whole(world):
+    """A call may settle at most 32 jobs (a full 256-item call of settlements would pass
+    EIP-7825's 2**24 gas cap): the 33rd refuses the call, and nothing is recorded."""
+    pid, t, jids, deadline = settling_jobs(world, 33)
+    sigs, items = batch(world, world.evaluators, {j: [9000, 8000, 8500] for j in jids}, 0, deadline)
+    with boa.reverts("vote: batch settles too many jobs"):
+        settle_batch(world, pid, t, 0, items, sigs)
+    assert_nothing_recorded(world, jids)
+
+
+def test_settle_batch__32_settling_and_more_verdict_only__counted(world):
+    """Jobs that only reach a verdict (one reserved member silent) do not count against the
+    settlement bound: 32 settle and 8 more record their verdicts in the same call."""
+    pid, t, jids, deadline = settling_jobs(world, 40)
+    sigs, items = batch(world, world.evaluators[:2], {j: [9000, 8000] for j in jids[32:]}, 0, deadline)
+    settle_batch(world, pid, t, 0, items, sigs)  # the first 8 verdicts; the third vote closes
+    sigs, items = batch(world, world.evaluators, {j: [9000, 8000, 8500] for j in jids[:32]}, 0, deadline)
+    settle_batch(world, pid, t, 0, items, sigs)
+    assert [world.job(j)["state"] for j in jids] == [SETTLED] * 32 + [VERDICT] * 8
+
+
 def test_settle_batch__below_threshold_then_single_vote__verdict(world):
     pid, t, jids = open_jobs(world, 2)
     e0, e1, _ = world.evaluators
