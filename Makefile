@@ -68,6 +68,7 @@ bench: setup  ## off-chain benchmarks: vote signing, a 1,000-job burst (benchmar
 
 bench-gas: setup build-check
 	$(BIN)/python benchmarks/gas.py
+	$(BIN)/python benchmarks/batch_bound.py
 
 deploy: setup  ## deploy to the local network (or NETWORK=ethereum:sepolia:node ...)
 	$(BIN)/ape run deploy $(if $(NETWORK),--network $(NETWORK),)
