@@ -175,6 +175,7 @@ SENDING = {
     "job submit": ["job", "submit", "1", "--hash", EVIDENCE],
     "job cancel": ["job", "cancel", "1", "--yes"],
     "vote sign": ["vote", "sign", "1", "5000", "--evidence", EVIDENCE],
+    "vote sign-batch": ["vote", "sign-batch", f"1:5000:{EVIDENCE}"],
     "challenge": ["challenge", "1", "--yes"],
     "keeper run": ["keeper", "run", "--once"],
     "withdraw": ["withdraw", "--yes"],
@@ -983,6 +984,63 @@ def test_vote_files__bad_input(cli: Cli, world, tmp_path):
     r = cli("vote", "sign", a, 5000, "--evidence", "0x12", *key(EVALS[0]))
     assert (r.code, error_line(r)) == (
         1, "pactbond: --evidence '0x12' is not 0x followed by 64 hex digits")
+    assert (state(world, a), state(world, b)) == (JobState.SUBMITTED, JobState.SUBMITTED)
+
+
+def test_vote_sign_batch_verify_submit__one_call_for_many_jobs(cli: Cli, world, tmp_path):
+    pid = world.pact()
+    jids = [world.job(pid, E18 // 2) for _ in range(3)]
+    for i in EVALS[:2]:
+        r = cli("vote", "sign-batch", *[f"{j}:{9000 - j % 7}:{EVIDENCE}" for j in jids],
+                "--out", f"b{i}.json", *key(i))
+        assert (r.code, r.out) == (0, f"batch of 3 votes written to b{i}.json\n")
+        r = cli("vote", "verify", f"b{i}.json")
+        assert (r.code, r.out) == (0, f"valid: {addr(i)}'s batch of 3 votes (round 0)\n")
+    doc = json.loads((tmp_path / f"b{EVALS[0]}.json").read_text())
+    assert (doc["member"], doc["batch"]["round"], [v["job_id"] for v in doc["batch"]["votes"]]) \
+        == (addr(EVALS[0]), 0, jids)
+    before = world.keeper.w3.eth.block_number
+    r = cli("vote", "submit", f"b{EVALS[0]}.json", f"b{EVALS[1]}.json", *key(KEEPER))
+    assert (r.code, r.out) == (0, "6 vote(s) in 2 batch(es) posted for 3 job(s)\n")
+    assert world.keeper.w3.eth.block_number == before + 1  # one settle_batch transaction
+    for j in jids:
+        got = world.keeper.job(j)
+        assert (got.state, sorted(got.round0.values())) == (JobState.VERDICT, [9000 - j % 7] * 2)
+    r = cli("vote", "verify", f"b{EVALS[0]}.json")  # posted once: no longer counts
+    assert (r.code, error_line(r)) == (
+        1, f"pactbond: vote: duplicate vote — {addr(EVALS[0])} already voted on job {jids[0]}")
+
+
+def test_vote_batch_files__bad_input(cli: Cli, world, tmp_path):
+    pid = world.pact()
+    a, b = world.job(pid, E18 // 2), world.job(pid, E18 // 2)
+    for bad in ("1:2", f"x:9000:{EVIDENCE}", f"{a}:10001:{EVIDENCE}", f"0:1:{EVIDENCE}"):
+        r = cli("vote", "sign-batch", bad, *key(EVALS[0]))
+        assert (r.code, error_line(r)) == (
+            1, f"pactbond: vote {bad!r} is not JOB_ID:SCORE:EVIDENCE_HASH (a job id >= 1, a "
+               "score of 0..10000 bps, 0x and 64 hex digits)")
+    r = cli("vote", "sign-batch", f"{a}:1:0x12", *key(EVALS[0]))
+    assert (r.code, error_line(r)) == (
+        1, f"pactbond: evidence of vote '{a}:1:0x12': '0x12' is not 0x followed by 64 hex digits")
+    r = cli("vote", "sign-batch", f"{a}:9000:{EVIDENCE}", f"{b}:8000:{EVIDENCE}", "--out",
+            "b.json", *key(EVALS[0]))
+    assert r.code == 0
+    cli("vote", "sign", a, 9000, "--evidence", EVIDENCE, "--out", "v.json", *key(EVALS[1]))
+    r = cli("vote", "submit", "b.json", "v.json", *key(KEEPER))
+    assert (r.code, error_line(r)) == (
+        1, "pactbond: pass signed votes or signed vote batches, not both")
+    doc = json.loads((tmp_path / "b.json").read_text())
+    doc["batch"]["votes"][1]["score_bps"] = 100  # not what the member signed
+    write_doc(tmp_path / "t.json", doc)
+    r = cli("vote", "verify", "t.json")
+    assert (r.code, error_line(r).startswith("pactbond: vote: bad signature")) == (1, True)
+    r = cli("vote", "submit", "t.json", *key(KEEPER))
+    assert (r.code, error_line(r).startswith("pactbond: vote: bad signature")) == (1, True)
+    doc["batch"]["votes"][1]["round"] = 1  # a batch's votes share its round
+    write_doc(tmp_path / "r.json", doc)
+    r = cli("vote", "verify", "r.json")
+    assert (r.code, error_line(r).startswith("pactbond: r.json is not a signed vote batch: ")) \
+        == (1, True)
     assert (state(world, a), state(world, b)) == (JobState.SUBMITTED, JobState.SUBMITTED)
 
 

@@ -44,7 +44,7 @@ from pactbond.errors import (
 )
 from pactbond.models import ZERO_ADDRESS, PactTerms
 from pactbond.oracle.spec import Library, SpecError, content_hash, hex32
-from pactbond.votes import SignedVote
+from pactbond.votes import SignedVote, SignedVoteBatch
 
 # -- devnet ------------------------------------------------------------------------------------
 
@@ -578,17 +578,46 @@ def job_list(pact_id: int | None, state: str | None, as_json: bool, **kw: Any) -
 
 @click.group()
 def vote() -> None:
-    """EIP-712 votes: sign, verify, submit."""
+    """EIP-712 votes and vote batches: sign, verify, submit."""
 
 
-def _load_vote(path: str) -> SignedVote:
+def _hexed(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in d.items()}
+
+
+def _emit(doc: dict[str, Any], out: str | None, what: str) -> None:
+    """Write a signed document to `out` (saying so), or print it."""
+    text = json.dumps(doc, indent=2)
+    if out:
+        Path(out).write_text(text + "\n")
+        click.echo(f"{what} written to {out}")
+    else:
+        click.echo(text)
+
+
+def _load_signed(path: str) -> SignedVote | SignedVoteBatch:
+    """A file `vote sign` (a vote) or `vote sign-batch` (a batch) wrote."""
     doc = load_document(path)
+    batch = "batch" in doc
     try:
-        return SignedVote.model_validate({**doc, "signature": bytes.fromhex(
-            str(doc.get("signature", "")).removeprefix("0x"))})
+        sig = bytes.fromhex(str(doc.get("signature", "")).removeprefix("0x"))
+        if batch:
+            return SignedVoteBatch.model_validate({**doc, "signature": sig})
+        return SignedVote.model_validate({**doc, "signature": sig})
     except (ValidationError, ValueError) as e:
-        raise InvalidInputError(f"{path} is not a signed vote: {str(e).splitlines()[0]}") \
-            from None
+        raise InvalidInputError(f"{path} is not a signed vote{' batch' if batch else ''}: "
+                                f"{str(e).splitlines()[0]}") from None
+
+
+def _triple(text: str) -> tuple[int, int, bytes]:
+    """JOB_ID:SCORE:EVIDENCE_HASH."""
+    parts = text.split(":")
+    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
+        jid, score = int(parts[0]), int(parts[1])
+        if jid >= 1 and score <= 10_000:
+            return jid, score, hash32(parts[2], f"evidence of vote {text!r}:")
+    raise InvalidInputError(f"vote {text!r} is not JOB_ID:SCORE:EVIDENCE_HASH (a job id >= 1, "
+                            "a score of 0..10000 bps, 0x and 64 hex digits)")
 
 
 @vote.command("sign")
@@ -603,23 +632,40 @@ def vote_sign(job_id: int, score: int, evidence: str, round_: int, out: str | No
     """Evaluator: sign a vote SCORE (basis points) for JOB_ID."""
     pb = connect(kw, need_wallet=True)
     sv = pb.sign_vote(pb.vote_for(job_id, score, hash32(evidence, "--evidence"), round_))
-    text = json.dumps({"vote": {k: ("0x" + v.hex() if isinstance(v, bytes) else v)
-                                for k, v in sv.vote.model_dump().items()},
-                       "member": sv.member, "signature": "0x" + sv.signature.hex()}, indent=2)
-    if out:
-        Path(out).write_text(text + "\n")
-        click.echo(f"vote written to {out}")
-    else:
-        click.echo(text)
+    _emit({"vote": _hexed(sv.vote.model_dump()), "member": sv.member,
+           "signature": "0x" + sv.signature.hex()}, out, "vote")
+
+
+@vote.command("sign-batch")
+@click.argument("votes", nargs=-1, required=True)
+@click.option("--round", "round_", type=click.IntRange(0, 1), default=0)
+@click.option("--out", type=click.Path(dir_okay=False), help="write the batch here")
+@wallet_options
+def vote_sign_batch(votes: tuple[str, ...], round_: int, out: str | None, **kw: Any) -> None:
+    """Evaluator: sign one VoteBatch over VOTES, each JOB_ID:SCORE:EVIDENCE_HASH (one
+    signature for them all; `vote submit` posts batches with settle_batch)."""
+    parsed = [_triple(v) for v in votes]
+    pb = connect(kw, need_wallet=True)
+    sb = pb.sign_batch(pb.vote_batch(parsed, round_))
+    b = sb.batch
+    _emit({"batch": {"round": b.round, "deadline": b.deadline,
+                     "votes": [_hexed(v.model_dump()) for v in b.votes]},
+           "member": sb.member, "signature": "0x" + sb.signature.hex()},
+          out, f"batch of {len(b.votes)} votes")
 
 
 @vote.command("verify")
 @click.argument("file", type=click.Path(dir_okay=False))
 @connection_options
 def vote_verify(file: str, **kw: Any) -> None:
-    """Would this vote count if posted now?"""
-    sv = _load_vote(file)
+    """Would this vote (or every vote of this batch) count if posted now?"""
+    sv = _load_signed(file)
     pb = connect(kw)
+    if isinstance(sv, SignedVoteBatch):
+        pb.verify_batch(sv)
+        click.echo(f"valid: {sv.member}'s batch of {len(sv.batch.votes)} votes "
+                   f"(round {sv.batch.round})")
+        return
     pb.verify_vote(sv)
     click.echo(f"valid: {sv.member} scores job {sv.vote.job_id} {sv.vote.score_bps} bps")
 
@@ -628,8 +674,23 @@ def vote_verify(file: str, **kw: Any) -> None:
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @wallet_options
 def vote_submit(files: tuple[str, ...], **kw: Any) -> None:
-    """Post signed votes (one job, one round) on-chain."""
-    votes = [_load_vote(f) for f in files]
+    """Post signed votes (one job, one round), or signed vote batches (one pact, one round,
+    one per member: every vote of each in one settle_batch call) on-chain."""
+    signed = [_load_signed(f) for f in files]
+    batches = [b for b in signed if isinstance(b, SignedVoteBatch)]
+    votes = [v for v in signed if isinstance(v, SignedVote)]
+    if batches and votes:
+        raise InvalidInputError("pass signed votes or signed vote batches, not both")
+    if batches:
+        if len({b.batch.round for b in batches}) != 1:
+            raise InvalidInputError("all batches must be of the same round")
+        pb = connect(kw, need_wallet=True)
+        rnd = batches[0].batch.round
+        jobs = sorted({v.job_id for b in batches for v in b.batch.votes})
+        pb.settle_batch(pb.job(jobs[0]).pact_id, rnd, batches)
+        n = sum(len(b.batch.votes) for b in batches)
+        click.echo(f"{n} vote(s) in {len(batches)} batch(es) posted for {len(jobs)} job(s)")
+        return
     if len({(v.vote.job_id, v.vote.round) for v in votes}) != 1:
         raise InvalidInputError("all votes must be for the same job and round")
     pb = connect(kw, need_wallet=True)
