@@ -31,9 +31,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import gas as G  # noqa: E402
-from pactbond import JobState  # noqa: E402
-from pactbond.votes import MAX_BATCH, MAX_BATCH_SETTLES  # noqa: E402
+from benchmarks import gas as bench
+from pactbond import JobState
+from pactbond.votes import MAX_BATCH, MAX_BATCH_SETTLES
 
 RESULTS = Path(__file__).resolve().parent / "results" / "batch_bound.json"
 CAP = 2**24
@@ -46,20 +46,21 @@ def scenario(c: int) -> dict[str, Any]:
     verdict = (MAX_BATCH - settle * c)  # one vote each
     jobs = settle + verdict
     base = 26
-    with G.Devnet(accounts=base + c + 2 * jobs, balance_eth=10**7,
-                  gas_limit=G.BLOCK_GAS_LIMIT) as net:
-        b = G.Bench(net)
+    with bench.Devnet(accounts=base + c + 2 * jobs, balance_eth=10**7,
+                  gas_limit=bench.BLOCK_GAS_LIMIT) as net:
+        b = bench.Bench(net)
         b.setup()
         ch = b.ch
         extra = [net.account(i) for i in range(base, net.accounts)]
         members, agents, buyers = extra[:c], extra[c:c + jobs], extra[c + jobs:]
         cid = ch.call(b.registry, "committee_count") + 1
-        ch.tx(b.admin, b.registry, "create_committee", G.ETH, G.HOUR,
-              [m.address for m in members], 1, G.BOND, G.PENALTY)
+        ch.tx(b.admin, b.registry, "create_committee", bench.ETH, bench.HOUR,
+              [m.address for m in members], 1, bench.BOND, bench.PENALTY)
         vid = ch.call(b.registry, "current_version", cid)
         for m in members:
             ch.tx(m, b.registry, "accept_version", vid)
-            ch.tx(m, b.escrow, "stake", G.ETH, G.MEMBER_STAKE, True, value=G.MEMBER_STAKE)
+            ch.tx(m, b.escrow, "stake", bench.ETH, bench.MEMBER_STAKE, True,
+                  value=bench.MEMBER_STAKE)
         t = b.pacts[b.pact_b].model_copy(update={"committee_id": cid})
         pid = ch.call(b.escrow, "pact_count") + 1
         ch.tx(b.pact_owner, b.escrow, "create_pact", t.as_tuple())
@@ -69,35 +70,35 @@ def scenario(c: int) -> dict[str, Any]:
         cv, av = b.versions(t)
         jids = []
         for a, buyer in zip(agents, buyers, strict=True):
-            ch.tx(a, b.escrow, "stake", G.ETH, G.E18 // 10, False, value=G.E18 // 10)
+            ch.tx(a, b.escrow, "stake", bench.ETH, bench.E18 // 10, False, value=bench.E18 // 10)
             jid = ch.call(b.escrow, "job_count") + 1
-            b.track(ch.tx(buyer, b.escrow, "open", t.as_tuple(), pid, a.address, G.VALUE, cv,
-                          av, value=G.VALUE + G.FEE))
+            b.track(ch.tx(buyer, b.escrow, "open", t.as_tuple(), pid, a.address, bench.VALUE, cv,
+                          av, value=bench.VALUE + bench.FEE))
             b.track(ch.tx(a, b.escrow, "accept", jid, t.as_tuple(), b.job(jid).as_tuple()))
             b.track(ch.tx(a, b.escrow, "submit", jid, t.as_tuple(), b.job(jid).as_tuple(),
-                          G.keccak(f"d:{jid}".encode()), ""))
+                          bench.keccak(f"d:{jid}".encode()), ""))
             jids.append(jid)
         deadline = min(b.job(j).deadline for j in jids)
         # who votes on what: every member on the settling jobs, member 0 alone on the rest
         voters = {j: members if k < settle else members[:1] for k, j in enumerate(jids)}
-        dom = G.eip712.domain_separator(ch.chain_id, b.escrow.address)
+        dom = bench.eip712.domain_separator(ch.chain_id, b.escrow.address)
         by_member, sigs = [], []
         for m in members:
             mine = [j for j in jids if m in voters[j]]
-            batch = G.VoteBatch(round=0, deadline=deadline, votes=[G.Vote(
+            batch = bench.VoteBatch(round=0, deadline=deadline, votes=[bench.Vote(
                 job_id=j, deliverable_hash=b.job(j).deliverable, spec_hash=t.spec_hash,
-                score_bps=FAIL, evidence_hash=G.keccak(f"e:{j}:{m.address}".encode()), round=0,
+                score_bps=FAIL, evidence_hash=bench.keccak(f"e:{j}:{m.address}".encode()), round=0,
                 deadline=deadline) for j in mine])
-            sig = G.eip712.sign_digest(m.key, G.eip712.digest(dom, batch.struct_hash()))
-            sb = G.SignedVoteBatch(batch=batch, member=m.address, signature=sig)
+            sig = bench.eip712.sign_digest(m.key, bench.eip712.digest(dom, batch.struct_hash()))
+            sb = bench.SignedVoteBatch(batch=batch, member=m.address, signature=sig)
             by_member.append(sb.items())
             sigs.append(sb.signature_tuple())
         items = [bm[j] for j in jids for bm in by_member if j in bm]
         assert len(items) == MAX_BATCH
-        esc = ch.w3.eth.contract(address=b.escrow.address, abi=G.merged_escrow_abi())
+        esc = ch.w3.eth.contract(address=b.escrow.address, abi=bench.merged_escrow_abi())
         r = b.track(ch.tx(b.keeper, esc, "settle_batch", pid, t.as_tuple(), 0,
                           [b.job(j).as_tuple() for j in jids], items, sigs,
-                          gas=G.BLOCK_GAS_LIMIT // 2))
+                          gas=bench.BLOCK_GAS_LIMIT // 2))
         states = [b.state(j) for j in jids]
         settled = sum(s == JobState.SETTLED for s in states)
         assert settled == settle, f"{settled} settled, expected {settle}"

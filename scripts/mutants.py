@@ -271,7 +271,8 @@ MUTANTS: tuple[Mutant, ...] = (
         (f"{U}/votes/test_settle.py", f"{U}/registry/test_vote_roster.py"), k="revoked or revoke",
     ),
     Mutant(
-        "batch-settles-unbounded", "let one settle_batch settle any number of jobs (past the gas cap)",
+        "batch-settles-unbounded",
+        "let one settle_batch settle any number of jobs (past the gas cap)",
         "PactEscrowBatch.vy",
         '    assert settled < MAX_BATCH_SETTLES, "vote: batch settles too many jobs"\n',
         "",
