@@ -559,9 +559,14 @@ class Bench:
         self.track(r)
         assert all(self.state(j) == 4 for j in jids), "batch did not record the verdicts"
         gas = int(r["gasUsed"], 16)
+        names = {c.address.lower(): k for k, c in (("registry", self.registry),
+                                                   ("escrow", self.escrow))}
+        floor = floor_of(ch, r, len(members), names)
         self.batch_result = {"gas": gas // n, "total": gas, "jobs": n,
                              "agents": len(self.batch_agents), "members": len(members),
-                             "target": "<=25,000 per job"}
+                             "floor": floor, "floor_per_job": floor["total"] // n,
+                             "ratio": round(gas / floor["total"], 3),
+                             "target": "<=25,000 per job; <=1.25x floor"}
 
     def cycle(self, tag: str) -> dict[str, int]:
         """open, accept, submit, settle + finalize on pact B; their gas."""
@@ -716,7 +721,9 @@ def main() -> None:
     print(table(b.results))
     br = b.batch_result
     print(f"settle_batch: {br['jobs']} jobs of {br['agents']} agents, {br['members']} members: "
-          f"{br['total']:,} gas, {br['gas']:,} per job (target 25,000)")
+          f"{br['total']:,} gas, {br['gas']:,} per job (target 25,000); floor "
+          f"{br['floor_per_job']:,} per job, ratio {br['ratio']:.2f} (target 1.25: "
+          f"{'met' if br['ratio'] <= FLOOR_RATIO_TARGET else 'missed'})")
     print()
     print(breakdown(b.results))
     print()

@@ -23,6 +23,7 @@ import logging
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
@@ -282,7 +283,7 @@ def revert_reason(err: Exception) -> str | None:
     return msg or None
 
 
-def _settles_now(j: Job, r: Roster, t: PactTerms, seen: set[tuple[int, int]]) -> bool:
+def settles_now(j: Job, r: Roster, t: PactTerms, seen: set[tuple[int, int]]) -> bool:
     """Whether round-0 votes (`seen`: (job id, member index) pairs, counted) settle job `j` in
     their call: a zero challenge window, the threshold reached, and no active reserved member
     left without a vote (the escrow's close rule)."""
@@ -1115,7 +1116,18 @@ class Pactbond:
         deadline defaults to the earliest deadline of the jobs (E for round 0, P for 1)."""
         if not votes:
             _refuse("vote: no votes")
-        jobs = {jid: self.job(jid) for jid, _, _ in votes}
+        if len(votes) > MAX_BATCH:
+            raise InvalidInputError(f"{len(votes)} votes: a batch holds at most {MAX_BATCH} (a "
+                                    "settle_batch call carries whole batches)")
+        ids = [jid for jid, _, _ in votes]
+        twice = sorted(jid for jid, n in Counter(ids).items() if n > 1)
+        if twice:
+            raise InvalidInputError(f"a batch holds one vote per job: job(s) {twice} twice")
+        jobs = {jid: self.job(jid) for jid in ids}
+        pacts = sorted({j.pact_id for j in jobs.values()})
+        if len(pacts) > 1:
+            _refuse("vote: job of another pact",
+                    f"the jobs are of pacts {pacts}: a batch (one call) covers one pact")
         for j in jobs.values():
             self._check_vote_state(j, round_)
         d = deadline if deadline is not None else min(j.deadline for j in jobs.values())
@@ -1135,7 +1147,8 @@ class Pactbond:
     def verify_batch(self, signed: SignedVoteBatch) -> None:
         """Anyone: raise unless the batch signature passes the contract's rules and every vote
         in it would count if posted now (as verify_vote)."""
-        self._check_batches([signed], signed.batch.round)
+        self._check_batches([signed], signed.batch.round,
+                            self.job(signed.batch.votes[0].job_id).pact_id)
 
     # -- preview ---------------------------------------------------------------------------
     def preview_settlement(
@@ -1858,7 +1871,7 @@ class Pactbond:
                     if v.job_id == jid:
                         self._check_counts(j, rosters[vid], round_, b.member, b.batch.deadline,
                                            seen, at)
-            if round_ == 0 and _settles_now(j, rosters[vid], self.pact(j.pact_id), seen):
+            if round_ == 0 and settles_now(j, rosters[vid], self.pact(j.pact_id), seen):
                 settling += 1
                 if settling > MAX_BATCH_SETTLES:
                     _refuse("vote: batch settles too many jobs",

@@ -1014,7 +1014,8 @@ def test_vote_sign_batch_verify_submit__one_call_for_many_jobs(cli: Cli, world, 
 def test_vote_batch_files__bad_input(cli: Cli, world, tmp_path):
     pid = world.pact()
     a, b = world.job(pid, E18 // 2), world.job(pid, E18 // 2)
-    for bad in ("1:2", f"x:9000:{EVIDENCE}", f"{a}:10001:{EVIDENCE}", f"0:1:{EVIDENCE}"):
+    for bad in ("1:2", f"x:9000:{EVIDENCE}", f"{a}:10001:{EVIDENCE}", f"0:1:{EVIDENCE}",
+                f"\u00b2:1:{EVIDENCE}", f"{a}:1:{EVIDENCE}:x"):
         r = cli("vote", "sign-batch", bad, *key(EVALS[0]))
         assert (r.code, error_line(r)) == (
             1, f"pactbond: vote {bad!r} is not JOB_ID:SCORE:EVIDENCE_HASH (a job id >= 1, a "
@@ -1022,6 +1023,18 @@ def test_vote_batch_files__bad_input(cli: Cli, world, tmp_path):
     r = cli("vote", "sign-batch", f"{a}:1:0x12", *key(EVALS[0]))
     assert (r.code, error_line(r)) == (
         1, f"pactbond: evidence of vote '{a}:1:0x12': '0x12' is not 0x followed by 64 hex digits")
+    r = cli("vote", "sign-batch", f"{a}:1:{EVIDENCE}", f"{a}:2:{EVIDENCE}", *key(EVALS[0]))
+    assert (r.code, error_line(r)) == (
+        1, f"pactbond: a batch holds one vote per job: job(s) [{a}] twice")
+    other = world.job(world.pact(), E18 // 2)
+    r = cli("vote", "sign-batch", f"{a}:1:{EVIDENCE}", f"{other}:2:{EVIDENCE}", *key(EVALS[0]))
+    assert (r.code, error_line(r).startswith("pactbond: vote: job of another pact — the jobs "
+                                             f"are of pacts [{pid}, ")) == (1, True)
+    for jid, name in ((a, "pa.json"), (other, "po.json")):
+        cli("vote", "sign-batch", f"{jid}:1:{EVIDENCE}", "--out", name, *key(EVALS[2]))
+    r = cli("vote", "submit", "pa.json", "po.json", *key(KEEPER))
+    assert (r.code, error_line(r).startswith("pactbond: the batches cover jobs of pacts [")) \
+        == (1, True)
     r = cli("vote", "sign-batch", f"{a}:9000:{EVIDENCE}", f"{b}:8000:{EVIDENCE}", "--out",
             "b.json", *key(EVALS[0]))
     assert r.code == 0

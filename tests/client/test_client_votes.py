@@ -9,8 +9,8 @@ from eth_hash.auto import keccak
 
 from pactbond import JobState, eip712
 from pactbond.errors import InvalidInputError, InvalidSignatureError, VoteRejectedError
-from pactbond.votes import SignedVoteBatch
-from tests.client.conftest import E18, HOUR, deploy_mock, send
+from pactbond.votes import SignedVoteBatch, VoteBatch
+from tests.client.conftest import E18, HOUR, client, deploy_mock, send
 from tests.client.test_client_errors import refused
 
 
@@ -126,8 +126,12 @@ def test_settle_batch__bad_batches__typed_refusals(world):
         return k._esc.call("settle_batch", pid, t, 0, [k.job(j).fields.as_tuple() for j in jobs],
                            items, [b.signature_tuple() for b in batches])
 
-    mixed = e0.sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a")), (foreign, 9000,
-                                                                      keccak(b"b"))]))
+    # a batch over two pacts' jobs (vote_batch refuses to make one: built from two)
+    d = min(k.job(jid).deadline, k.job(foreign).deadline)
+    parts = [e0.vote_batch([v], deadline=d) for v in ((jid, 9000, keccak(b"a")),
+                                                      (foreign, 9000, keccak(b"b")))]
+    mixed = e0.sign_batch(VoteBatch(round=0, deadline=d,
+                                    votes=[*parts[0].votes, *parts[1].votes]))
     refused(k, VoteRejectedError, "vote: job of another pact",
             lambda: k.settle_batch(pid, 0, [mixed]), raw([mixed]))
     outsider = world.appeal[0].sign_batch(e0.vote_batch([(jid, 9000, keccak(b"a"))]))
@@ -147,6 +151,13 @@ def test_settle_batch__bad_batches__typed_refusals(world):
         k.verify_batch(forged)
     with pytest.raises(VoteRejectedError, match="vote: no votes"):
         k.settle_batch(pid, 0, [])
+    # batches no call could carry are not signed: too many votes, a job twice, two pacts
+    with pytest.raises(InvalidInputError, match="257 votes: a batch holds at most 256"):
+        e0.vote_batch([(jid, 9000, keccak(b"a"))] * 257)
+    with pytest.raises(InvalidInputError, match=rf"one vote per job: job\(s\) \[{jid}\] twice"):
+        e0.vote_batch([(jid, 9000, keccak(b"a")), (jid, 8000, keccak(b"b"))])
+    with pytest.raises(VoteRejectedError, match="vote: job of another pact"):
+        e0.vote_batch([(jid, 9000, keccak(b"a")), (foreign, 9000, keccak(b"b"))])
     with pytest.raises(InvalidInputError, match="one batch per member"):
         k.settle_batch(pid, 0, [good, good])
     k.settle_batch(pid, 0, [good])
@@ -175,8 +186,9 @@ def test_settle_batch__more_than_32_jobs_settling__refused_before_sending_then_s
                            [k.job(j).fields.as_tuple() for j in jids], items,
                            [b.signature_tuple() for b in batches])
 
-    refused(k, VoteRejectedError, "vote: batch settles too many jobs",
-            lambda: k.settle_batch(pid, 0, batches), raw(batches))
+    e = refused(k, VoteRejectedError, "vote: batch settles too many jobs",
+                lambda: k.settle_batch(pid, 0, batches), raw(batches))
+    assert "more than 32 of these jobs would settle" in e.hint  # the client's own check
     assert {k.job(j).state for j in jids} == {JobState.SUBMITTED}
     k.settle_batch(pid, 0, batches[:2])  # two of three members: 33 verdicts, nothing settles
     assert {k.job(j).state for j in jids} == {JobState.VERDICT}
@@ -187,6 +199,38 @@ def test_settle_batch__more_than_32_jobs_settling__refused_before_sending_then_s
     assert [k.job(j).state for j in jids] == [JobState.SETTLED] * 32 + [JobState.VERDICT]
     k.settle_batch(pid, 0, batches_for(world, jids[32:], scores[32:], 0, first=2))
     assert k.job(jids[32]).state == JobState.SETTLED
+
+
+def test_settle_batch__revoked_member_silent__others_settle__bound_counts_them(
+        world, devnet, manifest):
+    """A reserved member that revoked its key no longer holds round 0 open: the other two
+    members' votes settle each job, so 33 of them in one call are refused (client and escrow
+    alike) and 32 settle."""
+    k, (e0, e1) = world.keeper, world.evals[:2]
+    member = client(devnet, manifest, 13)
+    cid = world.admin.create_committee([e0.address, e1.address, member.address], 2, 10 * E18,
+                                       E18 // 20)
+    for x in (e0, e1, member):
+        x.accept_version(x.current_version(cid))
+    member.stake(20 * E18, evaluator=True)
+    pid = world.pact(committee_id=cid)
+    jids = [world.job(pid, E18 // 100) for _ in range(33)]
+    member.revoke_key()
+
+    def signed(js):
+        return [m.sign_batch(m.vote_batch([(j, 9000, keccak(b"r %d %d" % (j, i))) for j in js]))
+                for i, m in enumerate((e0, e1))]
+
+    both = signed(jids)
+    items = [b.items()[j] for j in jids for b in both]
+    e = refused(k, VoteRejectedError, "vote: batch settles too many jobs",
+                lambda: k.settle_batch(pid, 0, both),
+                k._esc.call("settle_batch", pid, world.pacts[pid].as_tuple(), 0,
+                            [k.job(j).fields.as_tuple() for j in jids], items,
+                            [b.signature_tuple() for b in both]))
+    assert "more than 32 of these jobs would settle" in e.hint  # the client's own check
+    k.settle_batch(pid, 0, signed(jids[:32]))
+    assert [k.job(j).state for j in jids] == [JobState.SETTLED] * 32 + [JobState.SUBMITTED]
 
 
 def test_check_signature__erc1271_member__contract_rules_after_ecrecover(world):

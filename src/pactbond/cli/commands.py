@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import json
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -611,11 +612,11 @@ def _load_signed(path: str) -> SignedVote | SignedVoteBatch:
 
 def _triple(text: str) -> tuple[int, int, bytes]:
     """JOB_ID:SCORE:EVIDENCE_HASH."""
-    parts = text.split(":")
-    if len(parts) == 3 and parts[0].isdigit() and parts[1].isdigit():
-        jid, score = int(parts[0]), int(parts[1])
+    m = re.fullmatch(r"([0-9]+):([0-9]+):([^:]*)", text)
+    if m:
+        jid, score = int(m[1]), int(m[2])
         if jid >= 1 and score <= 10_000:
-            return jid, score, hash32(parts[2], f"evidence of vote {text!r}:")
+            return jid, score, hash32(m[3], f"evidence of vote {text!r}:")
     raise InvalidInputError(f"vote {text!r} is not JOB_ID:SCORE:EVIDENCE_HASH (a job id >= 1, "
                             "a score of 0..10000 bps, 0x and 64 hex digits)")
 
@@ -687,7 +688,11 @@ def vote_submit(files: tuple[str, ...], **kw: Any) -> None:
         pb = connect(kw, need_wallet=True)
         rnd = batches[0].batch.round
         jobs = sorted({v.job_id for b in batches for v in b.batch.votes})
-        pb.settle_batch(pb.job(jobs[0]).pact_id, rnd, batches)
+        pacts = sorted({pb.job(j).pact_id for j in jobs})
+        if len(pacts) > 1:
+            raise InvalidInputError(f"the batches cover jobs of pacts {pacts}: one settle_batch "
+                                    "call covers one pact")
+        pb.settle_batch(pacts[0], rnd, batches)
         n = sum(len(b.batch.votes) for b in batches)
         click.echo(f"{n} vote(s) in {len(batches)} batch(es) posted for {len(jobs)} job(s)")
         return

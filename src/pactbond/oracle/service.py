@@ -39,6 +39,7 @@ from pactbond.client import (
     Pactbond,
     Roster,
     revert_reason,
+    settles_now,
 )
 from pactbond.errors import ConnectionMismatchError, NodeError, PactbondError
 from pactbond.models import PactTerms, Vote
@@ -56,7 +57,7 @@ from pactbond.oracle.metrics import Metrics
 from pactbond.oracle.spec import Library, Spec, SpecError, content_hash, hex32
 from pactbond.oracle.store import ConflictingVoteError, Intent, Store, StoreError
 from pactbond.oracle.txs import TxManager, TxPolicy
-from pactbond.votes import MAX_CALL_VOTES, SignedVote
+from pactbond.votes import MAX_BATCH_SETTLES, MAX_CALL_VOTES, SignedVote
 
 log = logging.getLogger("pactbond.oracle")
 
@@ -74,6 +75,7 @@ _KEEPER_DONE = ("escrow: no verdict", "escrow: not expirable", "escrow: not chal
 # the intent's failure: the next tick reads the job again and builds the call anew
 STALE = "escrow: stale job fields"
 TOO_MANY_SETTLE = "vote: batch settles too many jobs"
+SETTLES_SPLIT = "batch settles more jobs than one call may: split"
 # calls that take a counted round-0 vote as Feedback's evidence (ADR 011)
 _WITH_EVIDENCE = ("finalize", "resolve")
 
@@ -657,12 +659,14 @@ class Oracle:
 
     def _send_batch(self, group: list[batching.Ready], room: int,
                     block_gas: int) -> list[list[batching.Ready]]:
-        """Post a group of own votes in settle_batch calls, at most `room` of them: one if its
-        gas stays within max_batch_gas and the block's gas limit, else its halves (recursively;
-        a part under MIN_BATCH is left to single posting). Returns the parts sent; votes not
-        sent stay queued."""
+        """Post a group of own votes in settle_batch calls, at most `room` of them: one if it
+        settles at most MAX_BATCH_SETTLES jobs and its gas stays within max_batch_gas and the
+        block's gas limit, else its halves (recursively; a part under MIN_BATCH is left to
+        single posting). Returns the parts sent; votes not sent stay queued."""
         if room <= 0 or len(group) < batching.MIN_BATCH:
             return []
+        if self._settling(group) > MAX_BATCH_SETTLES:
+            return self._split(group, room, block_gas, None, SETTLES_SPLIT, {"foreseen": True})
         bi = self.store.intend_batch(group[0].vote.round, [r.intent_id for r in group])
         wallet = self.pb._sender()
         call = batching.batch_call(self.pb, self.store, self.me, group, wallet.sign_typed_data)
@@ -672,15 +676,17 @@ class Oracle:
                                                    "data": call.data}))
         except REVERTS as e:
             reason = revert_reason(e) or ""
-            if reason not in ("", "execution reverted", TOO_MANY_SETTLE):
+            if reason == TOO_MANY_SETTLE:
+                # more of its jobs settle than this tick's read foresaw (peers' votes landed)
+                return self._split(group, room, block_gas, bi, SETTLES_SPLIT, {"foreseen": False})
+            if reason not in ("", "execution reverted"):
                 if reason.startswith(STALE):  # a job moved since this tick's read
                     self.metrics.stale.labels("batch").inc()
                 # its votes go back to the queue and are posted alone (each job read again)
                 self._release_batch(bi, f"batch refused: {reason}")
                 return []
             # no reason: our contracts give one for every refusal, so this is the node running
-            # out of gas at its cap (anvil answers an over-limit estimate so); or more of its
-            # jobs would settle than one call may (the other members' votes are in): split it
+            # out of gas at its cap (anvil answers an over-limit estimate so); split it
             gas = None
         except (Web3Exception, ValueError) as e:
             if not any(w in str(e).lower() for w in ("gas", "allowance")):
@@ -689,18 +695,36 @@ class Oracle:
             gas = None  # more gas than the node's block limit
         bound = min(self.cfg.max_batch_gas, block_gas)
         if gas is None or gas * 6 // 5 > bound:
-            self._release_batch(bi, "batch over the gas bound: split")
-            log.info("batch over the gas bound: split", extra={"fields": {
-                "jobs": len(group), "gas": gas, "bound": bound}})
-            half = max(len(group) // 2, 1)
-            first = self._send_batch(group[:half], room, block_gas)
-            return first + self._send_batch(group[half:], room - len(first), block_gas)
+            return self._split(group, room, block_gas, bi, "batch over the gas bound: split",
+                               {"gas": gas, "bound": bound})
         if self.txm.send(bi, call, gas * 6 // 5) is None:
             self._release_batch(bi, "batch waits: signer balance")
             return []
         log.info("votes batched", extra={"fields": {"jobs": len(group),
                                                     "round": group[0].vote.round}})
         return [group]
+
+    def _split(self, group: list[batching.Ready], room: int, block_gas: int,
+               bi: Intent | None, why: str, fields: dict[str, Any] | None,
+               ) -> list[list[batching.Ready]]:
+        """Send a group's halves as batches of their own (see _send_batch)."""
+        if bi is not None:
+            self._release_batch(bi, why)
+        log.info(why, extra={"fields": {"jobs": len(group), **(fields or {})}})
+        half = max(len(group) // 2, 1)
+        first = self._send_batch(group[:half], room, block_gas)
+        return first + self._send_batch(group[half:], room - len(first), block_gas)
+
+    def _settling(self, group: list[batching.Ready]) -> int:
+        """How many of the group's jobs its votes would settle (round 0 closed with a verdict
+        under a zero challenge window), as this tick read them."""
+        n = 0
+        for r in group:
+            if r.vote.round == 0:
+                roster = self.roster(r.job.committee_version)
+                i = roster.index(self.me)
+                n += i is not None and settles_now(r.job, roster, r.terms, {(r.job.id, i)})
+        return n
 
     def _release_batch(self, bi: Intent, note: str) -> None:
         for m in self.store.batch_members(bi.id):

@@ -177,13 +177,19 @@ def test_settle_batch__33rd_job_settling_at_once__refused_whole(world):
 
 def test_settle_batch__32_settling_and_more_verdict_only__counted(world):
     """Jobs that only reach a verdict (one reserved member silent) do not count against the
-    settlement bound: 32 settle and 8 more record their verdicts in the same call."""
+    settlement bound: in one call, 32 jobs settle and 8 more record their verdicts."""
     pid, t, jids, deadline = settling_jobs(world, 40)
-    sigs, items = batch(world, world.evaluators[:2], {j: [9000, 8000] for j in jids[32:]}, 0, deadline)
-    settle_batch(world, pid, t, 0, items, sigs)  # the first 8 verdicts; the third vote closes
-    sigs, items = batch(world, world.evaluators, {j: [9000, 8000, 8500] for j in jids[:32]}, 0, deadline)
-    settle_batch(world, pid, t, 0, items, sigs)
+    e = world.evaluators
+    voters = {j: e if n < 32 else e[:2] for n, j in enumerate(jids)}
+    sigs, by_member = [], []
+    for m in e:
+        sig, items = sign_batch(world, m, [(j, 9000) for j in jids if m in voters[j]], 0, deadline)
+        sigs.append(sig)
+        by_member.append({it[0]: it for it in items})
+    items = [mine[j] for j in jids for mine in by_member if j in mine]
+    logs = settle_batch(world, pid, t, 0, items, sigs)
     assert [world.job(j)["state"] for j in jids] == [SETTLED] * 32 + [VERDICT] * 8
+    assert len(events(logs, "JobSettled")) == 32 and len(events(logs, "VerdictReached")) == 40
 
 
 def test_settle_batch__below_threshold_then_single_vote__verdict(world):
