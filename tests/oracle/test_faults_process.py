@@ -513,6 +513,47 @@ def test_peer_vote_in_our_batch_posted_by_someone_else__ours_still_posted(
     store.close()
 
 
+def test_batch_refused_for_settling_too_many__split__every_job_settles(
+        world: World, docs: Path, manifest_path: Path, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """ADR 013's race, in-process with the service's own code: our read foresaw no settlement
+    (patched: the peers' votes landed after it), so the escrow refuses our 34-vote batch (one
+    call settles at most 32 jobs); the oracle splits it into batches instead of posting 34
+    single votes, every job settles, and each of our votes is counted once."""
+    n = 34
+    for e in world.evals:  # each job reserves every member's penalty
+        e.stake(n * 5 * E18, evaluator=True)
+    pid = world.pact(spec_hash=schema_spec(docs), challenge_window=0)
+    since = int(world.keeper.w3.eth.block_number)
+    o, store = in_process(world, manifest_path, docs, tmp_path, start_block=since)
+    data = json.dumps({"answer": "42"}).encode()
+    store.put_blob(keccak(data), "deliverable", data)
+    jids = []
+    for _ in range(n):
+        jid = world.buyer.open_job(pid, world.agent.address, 10**15)
+        world.agent.accept(jid)
+        world.agent.submit(jid, keccak(data))
+        post_others(world, jid)
+        jids.append(jid)
+    monkeypatch.setattr(o, "_settling", lambda group: 0)
+    caplog.set_level("INFO", logger="pactbond.oracle")
+    wait_for(lambda: (o.tick(), all(world.keeper.job(j).state == JobState.SETTLED
+                                     for j in jids))[1], timeout=60, every=0.2,
+             what="every job settled")
+    splits = [r.fields for r in caplog.records  # type: ignore[attr-defined]
+              if r.getMessage() == "batch settles more jobs than one call may: split"]
+    assert splits and (splits[0]["jobs"], splits[0]["foreseen"]) == (n, False)
+    with closing(sqlite3.connect(store.path)) as db:
+        sizes = [k for (k,) in db.execute(
+            "SELECT (SELECT COUNT(*) FROM batch_members b WHERE b.batch_intent = i.id) "
+            "FROM txs t JOIN intents i ON i.id = t.intent_id "
+            "WHERE i.kind = 'batch' AND t.status != 'superseded'")]  # mined, maybe not final
+    assert len(sizes) >= 2 and max(sizes) <= 32 and sum(sizes) == n  # batches, not singles
+    for j in jids:
+        assert len(counted(world, j, o.me, since)) == 1
+    store.close()
+
+
 def sample(o: Oracle, name: str, **labels: str) -> float:
     return o.metrics.registry.get_sample_value(name, labels) or 0.0
 
