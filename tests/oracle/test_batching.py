@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pactbond import JobState, eip712
+from pactbond import eip712
 from pactbond.models import Vote
 from pactbond.oracle.spec import content_hash
 from pactbond.oracle.store import Store
@@ -55,22 +55,16 @@ def as_signed(world: World, p: OracleProc, h: bytes, n: int) -> None:
         assert bytes(f["deliverable"]) == world.keeper.job(it["job_id"]).deliverable_hash
 
 
-def ready_at_once(world: World, cluster: Cluster, docs: Any, jobs: int = JOBS,
-                  peers_first: bool = False, **over: Any) -> tuple[OracleProc, list[int]]:
-    """`jobs` submitted jobs (with the other two members' votes already counted when
-    `peers_first`: then the oracle's vote closes round 0 and settles each), then one member
-    whose store already holds their bytes: it follows them all in its first tick, so every
-    vote is ready at once."""
+def ready_at_once(world: World, cluster: Cluster, docs: Any, **over: Any) -> tuple[OracleProc, list[int]]:
+    """JOBS submitted jobs, then one member whose store already holds their bytes: it follows
+    them all in its first tick, so every vote is ready at once."""
     pid = world.pact(spec_hash=schema_spec(docs), challenge_window=0)
     first = int(world.keeper.w3.eth.block_number)
     jids = []
-    for _ in range(jobs):
+    for _ in range(JOBS):
         jid = world.buyer.open_job(pid, world.agent.address, 10**15)
         world.agent.accept(jid)
         world.agent.submit(jid, content_hash(DATA))
-        if peers_first:
-            world.keeper.settle(jid, [m.sign_vote(m.vote_for(jid, 9000, b"\x01" * 32))
-                                      for m in world.evals[1:]])
         jids.append(jid)
     (p,) = cluster.oracles([4], [world.cid], start=False, start_block=first, **over)
     store = Store(p.config["db"])
@@ -159,29 +153,3 @@ def test_batch_past_the_node_block_gas_limit__split_and_every_part_fits(
                         if e.member == p.member]) == 1
     finally:
         rpc("evm_setBlockGasLimit", [hex(before)])
-
-
-def test_batch_settling_more_jobs_than_a_call_may__split_and_all_settle(
-        world: World, cluster: Cluster, docs: Any) -> None:
-    """The other members' votes are in on 34 zero-window jobs, so the oracle's vote settles
-    each: one call may settle at most 32 (the escrow refuses the 33rd, EIP-7825's gas cap), so
-    the oracle, seeing the counted votes, splits its batch instead of posting 34 single votes.
-    Every job settles, and every vote is counted once."""
-    n = 34
-    for e in world.evals:  # each job reserves every member's penalty
-        e.stake(n * 5 * E18, evaluator=True)
-    p, jids = ready_at_once(world, cluster, docs, jobs=n, peers_first=True)
-    wait_for(lambda: counted(world, p, jids) and all(
-        world.keeper.job(j).state == JobState.SETTLED for j in jids), timeout=90,
-        what="jobs settled")
-    parts = batch_txs(p)
-    assert len(parts) >= 2 and sum(m for _, m in parts) == n and max(m for _, m in parts) <= 32
-    for h, m in parts:
-        assert world.keeper.w3.eth.get_transaction_receipt(h)["status"] == 1
-        as_signed(world, p, h, m)
-    splits = [json.loads(line) for line in p.log_text().splitlines()
-              if "batch settles more jobs than one call may: split" in line]
-    assert (splits[0]["jobs"], splits[0]["foreseen"]) == (n, True)  # from the counted votes
-    for j in jids:
-        assert len([e for e in world.keeper.events(names="VoteCounted", job_id=j)
-                    if e.member == p.member]) == 1

@@ -513,13 +513,17 @@ def test_peer_vote_in_our_batch_posted_by_someone_else__ours_still_posted(
     store.close()
 
 
-def test_batch_refused_for_settling_too_many__split__every_job_settles(
+@pytest.mark.parametrize("foreseen", [True, False], ids=["foreseen", "refused"])
+def test_batch_settling_more_than_32__split__every_job_settles(
         world: World, docs: Path, manifest_path: Path, tmp_path: Path,
-        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    """ADR 013's race, in-process with the service's own code: our read foresaw no settlement
-    (patched: the peers' votes landed after it), so the escrow refuses our 34-vote batch (one
-    call settles at most 32 jobs); the oracle splits it into batches instead of posting 34
-    single votes, every job settles, and each of our votes is counted once."""
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        foreseen: bool) -> None:
+    """The other members' votes are in on 34 zero-window jobs, so our vote settles each, and
+    one call may settle at most 32 (ADR 013). In-process with the service's own code: the
+    oracle foresees it from the counted votes and splits its batch before signing; or, when
+    its read foresaw no settlement (patched: ADR 013's race, the peers' votes landing after
+    the read), the escrow refuses the 34-vote batch and the oracle splits it then. Either way
+    it posts batches, not 34 single votes; every job settles, each of our votes counted once."""
     n = 34
     for e in world.evals:  # each job reserves every member's penalty
         e.stake(n * 5 * E18, evaluator=True)
@@ -535,14 +539,15 @@ def test_batch_refused_for_settling_too_many__split__every_job_settles(
         world.agent.submit(jid, keccak(data))
         post_others(world, jid)
         jids.append(jid)
-    monkeypatch.setattr(o, "_settling", lambda group: 0)
+    if not foreseen:
+        monkeypatch.setattr(o, "_settling", lambda group: 0)
     caplog.set_level("INFO", logger="pactbond.oracle")
     wait_for(lambda: (o.tick(), all(world.keeper.job(j).state == JobState.SETTLED
                                      for j in jids))[1], timeout=60, every=0.2,
              what="every job settled")
     splits = [r.fields for r in caplog.records  # type: ignore[attr-defined]
               if r.getMessage() == "batch settles more jobs than one call may: split"]
-    assert splits and (splits[0]["jobs"], splits[0]["foreseen"]) == (n, False)
+    assert splits and (splits[0]["jobs"], splits[0]["foreseen"]) == (n, foreseen)
     with closing(sqlite3.connect(store.path)) as db:
         sizes = [k for (k,) in db.execute(
             "SELECT (SELECT COUNT(*) FROM batch_members b WHERE b.batch_intent = i.id) "
