@@ -33,6 +33,7 @@ from pactbond.cli.common import (
     json_option,
     load_document,
     parse_amount,
+    to_jsonable,
     wallet_options,
 )
 from pactbond.client import JobLogsError, JobState, Pactbond
@@ -582,13 +583,10 @@ def vote() -> None:
     """EIP-712 votes and vote batches: sign, verify, submit."""
 
 
-def _hexed(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: ("0x" + v.hex() if isinstance(v, bytes) else v) for k, v in d.items()}
-
-
 def _emit(doc: dict[str, Any], out: str | None, what: str) -> None:
-    """Write a signed document to `out` (saying so), or print it."""
-    text = json.dumps(doc, indent=2)
+    """Write a signed document (hashes and signatures as 0x hex) to `out`, saying so, or
+    print it."""
+    text = json.dumps(to_jsonable(doc), indent=2)
     if out:
         Path(out).write_text(text + "\n")
         click.echo(f"{what} written to {out}")
@@ -633,8 +631,7 @@ def vote_sign(job_id: int, score: int, evidence: str, round_: int, out: str | No
     """Evaluator: sign a vote SCORE (basis points) for JOB_ID."""
     pb = connect(kw, need_wallet=True)
     sv = pb.sign_vote(pb.vote_for(job_id, score, hash32(evidence, "--evidence"), round_))
-    _emit({"vote": _hexed(sv.vote.model_dump()), "member": sv.member,
-           "signature": "0x" + sv.signature.hex()}, out, "vote")
+    _emit({"vote": sv.vote, "member": sv.member, "signature": sv.signature}, out, "vote")
 
 
 @vote.command("sign-batch")
@@ -648,11 +645,8 @@ def vote_sign_batch(votes: tuple[str, ...], round_: int, out: str | None, **kw: 
     parsed = [_triple(v) for v in votes]
     pb = connect(kw, need_wallet=True)
     sb = pb.sign_batch(pb.vote_batch(parsed, round_))
-    b = sb.batch
-    _emit({"batch": {"round": b.round, "deadline": b.deadline,
-                     "votes": [_hexed(v.model_dump()) for v in b.votes]},
-           "member": sb.member, "signature": "0x" + sb.signature.hex()},
-          out, f"batch of {len(b.votes)} votes")
+    _emit({"batch": sb.batch, "member": sb.member, "signature": sb.signature}, out,
+          f"batch of {len(sb.batch.votes)} votes")
 
 
 @vote.command("verify")
